@@ -1,0 +1,7 @@
+import type { Command } from 'commander';
+import { registerCoreCommands } from './core.ts';
+
+/** Each feature registers its commands here, one module each. */
+export function registerCommands(program: Command): void {
+  registerCoreCommands(program);
+}

@@ -1,0 +1,81 @@
+import { mkdirSync } from 'node:fs';
+import { type ClickHouseClient, createClient } from '@clickhouse/client';
+import { createChdbConnection } from 'chdb/connection';
+
+export interface ClickHouseOptions {
+  /** ClickHouse server URL (production). When absent, embedded chdb is used. */
+  url?: string;
+  /** Data directory for embedded chdb. */
+  dataDir?: string;
+  /** Database holding Chorus tables; tests isolate by database name. */
+  database?: string;
+}
+
+export interface ClickHouseStore {
+  readonly client: ClickHouseClient;
+  /** Validated identifier of the Chorus database; safe to place in SQL text. */
+  readonly database: string;
+  readonly mode: 'embedded' | 'server';
+  /** Runs a query and returns its rows as JSON objects. */
+  rows<T = Record<string, unknown>>(query: string, params?: Record<string, unknown>): Promise<T[]>;
+  /** Runs a statement that returns nothing. */
+  command(query: string, params?: Record<string, unknown>): Promise<void>;
+  /** Appends rows (JSONEachRow) to a Chorus table. */
+  insert(table: string, values: readonly Record<string, unknown>[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export function assertIdentifier(name: string, what = 'identifier'): string {
+  if (!IDENTIFIER.test(name)) throw new Error(`invalid ${what} ${JSON.stringify(name)}`);
+  return name;
+}
+
+export async function openClickHouse(options: ClickHouseOptions = {}): Promise<ClickHouseStore> {
+  const database = assertIdentifier(options.database ?? 'chorus', 'ClickHouse database');
+  let client: ClickHouseClient;
+  let mode: ClickHouseStore['mode'];
+  if (options.url) {
+    mode = 'server';
+    client = createClient({
+      url: options.url,
+      clickhouse_settings: { date_time_input_format: 'best_effort' },
+      request_timeout: 120_000,
+    });
+    await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
+  } else {
+    mode = 'embedded';
+    const dataDir = options.dataDir ?? './data/clickhouse';
+    mkdirSync(dataDir, { recursive: true });
+    // chdb plugs into @clickhouse/client so both modes share one client API.
+    client = createClient({
+      connection: createChdbConnection({ path: dataDir }),
+      clickhouse_settings: { date_time_input_format: 'best_effort' },
+    } as Parameters<typeof createClient>[0]);
+    await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
+  }
+  return {
+    client,
+    database,
+    mode,
+    async rows<T>(query: string, params?: Record<string, unknown>): Promise<T[]> {
+      const result = await client.query({ query, query_params: params, format: 'JSONEachRow' });
+      return (await result.json()) as T[];
+    },
+    async command(query: string, params?: Record<string, unknown>): Promise<void> {
+      await client.command({ query, query_params: params });
+    },
+    async insert(table: string, values: readonly Record<string, unknown>[]): Promise<void> {
+      if (values.length === 0) return;
+      await client.insert({
+        table: `${database}.${assertIdentifier(table, 'table')}`,
+        values: values as Record<string, unknown>[],
+        format: 'JSONEachRow',
+      });
+    },
+    async close(): Promise<void> {
+      await client.close();
+    },
+  };
+}

@@ -1,0 +1,114 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+import { fromPglite } from 'pg-boss';
+import { assertIdentifier } from './clickhouse.ts';
+
+export interface SqlResult<T> {
+  rows: T[];
+  rowCount: number;
+}
+
+/** What Chorus code needs of Postgres; the same on PGlite and on a real server. */
+export interface Sql {
+  query<T = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<SqlResult<T>>;
+}
+
+export interface PostgresStore extends Sql {
+  readonly mode: 'embedded' | 'server';
+  /** Schema holding Chorus tables (and pg-boss's, as `<schema>_boss`). */
+  readonly schema: string;
+  /** Runs fn inside one transaction; rolled back when fn throws. */
+  transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
+  /** Runs several statements without parameters (migrations). */
+  exec(text: string): Promise<void>;
+  /** pg-boss constructor options for this store. */
+  bossOptions(): Record<string, unknown>;
+  close(): Promise<void>;
+}
+
+export interface PostgresOptions {
+  /** postgres:// URL (production). When absent, embedded PGlite is used. */
+  url?: string;
+  /** PGlite data directory; 'memory://' keeps it in memory. */
+  dataDir?: string;
+  /** Schema for Chorus tables; tests isolate by schema on a shared server. */
+  schema?: string;
+}
+
+export async function openPostgres(options: PostgresOptions = {}): Promise<PostgresStore> {
+  const schema = assertIdentifier(options.schema ?? 'chorus', 'Postgres schema');
+  return options.url ? openServer(options.url, schema) : openEmbedded(options.dataDir ?? './data/pg', schema);
+}
+
+async function openServer(url: string, schema: string): Promise<PostgresStore> {
+  const bootstrap = new pg.Client({ connectionString: url });
+  await bootstrap.connect();
+  await bootstrap.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  await bootstrap.end();
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: Number(process.env.CHORUS_PG_POOL ?? 10),
+    options: `-c search_path=${schema}`,
+  });
+  pool.on('error', () => {}); // idle client errors surface on the next query instead
+  const run = async <T>(client: pg.Pool | pg.PoolClient, text: string, params?: readonly unknown[]) => {
+    const r = await client.query(text, params as unknown[] | undefined);
+    return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
+  };
+  return {
+    mode: 'server',
+    schema,
+    query: (text, params) => run(pool, text, params),
+    async transaction(fn) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await fn({ query: (text, params) => run(client, text, params) });
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+    async exec(text) {
+      await pool.query(text);
+    },
+    bossOptions: () => ({ connectionString: url, schema: `${schema}_boss`, max: 4 }),
+    close: () => pool.end(),
+  };
+}
+
+async function openEmbedded(dataDir: string, schema: string): Promise<PostgresStore> {
+  if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
+  const db = await PGlite.create(dataDir);
+  await db.exec(`CREATE SCHEMA IF NOT EXISTS ${schema}; SET search_path TO ${schema}`);
+  const wrap = (r: { rows: unknown[]; affectedRows?: number }) => ({
+    rows: r.rows,
+    rowCount: r.affectedRows || r.rows.length,
+  });
+  return {
+    mode: 'embedded',
+    schema,
+    async query<T>(text: string, params?: readonly unknown[]) {
+      return wrap(await db.query(text, params as unknown[] | undefined)) as SqlResult<T>;
+    },
+    transaction(fn) {
+      return db.transaction((tx) =>
+        fn({
+          async query<T>(text: string, params?: readonly unknown[]) {
+            return wrap(await tx.query(text, params as unknown[] | undefined)) as SqlResult<T>;
+          },
+        }),
+      );
+    },
+    async exec(text) {
+      await db.exec(text);
+    },
+    bossOptions: () => ({ db: fromPglite(db), backend: 'pglite', schema: `${schema}_boss` }),
+    close: () => db.close(),
+  };
+}

@@ -1,0 +1,48 @@
+import { PgBoss } from 'pg-boss';
+import type { Runtime } from '../engine/runtime.ts';
+
+/** A queue and what works it; each feature adds its queues to `queues` in jobs/queues.ts. */
+export interface QueueDefinition<T extends object = object> {
+  name: string;
+  options?: Record<string, unknown>;
+  work?: { batchSize?: number; pollingIntervalSeconds?: number; localConcurrency?: number };
+  handler?: (runtime: Runtime, boss: PgBoss, jobs: { id: string; data: T }[]) => Promise<void>;
+}
+
+export async function startBoss(runtime: Runtime): Promise<PgBoss> {
+  const boss = new PgBoss({ ...runtime.pg.bossOptions(), migrate: true } as ConstructorParameters<
+    typeof PgBoss
+  >[0]);
+  boss.on('error', (error) => runtime.log.error({ err: error }, 'pg-boss error'));
+  await boss.start();
+  return boss;
+}
+
+export async function ensureQueues(boss: PgBoss, queues: readonly QueueDefinition[]): Promise<void> {
+  for (const queue of queues) {
+    if (!(await boss.getQueue(queue.name))) await boss.createQueue(queue.name, queue.options as never);
+  }
+}
+
+/** Starts workers for every queue that has a handler. */
+export async function startWorkers(
+  runtime: Runtime,
+  boss: PgBoss,
+  queues: readonly QueueDefinition[],
+): Promise<void> {
+  await ensureQueues(boss, queues);
+  for (const queue of queues) {
+    const handler = queue.handler;
+    if (!handler) continue;
+    await boss.work<object>(
+      queue.name,
+      {
+        batchSize: queue.work?.batchSize ?? 1,
+        pollingIntervalSeconds: queue.work?.pollingIntervalSeconds ?? 0.5,
+        localConcurrency: queue.work?.localConcurrency ?? 1,
+      },
+      async (jobs) => handler(runtime, boss, jobs),
+    );
+  }
+  runtime.log.info({ queues: queues.filter((q) => q.handler).map((q) => q.name) }, 'workers started');
+}

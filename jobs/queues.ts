@@ -1,0 +1,4 @@
+import type { QueueDefinition } from './boss.ts';
+
+/** Every queue Chorus runs; features register theirs here. */
+export const queues: QueueDefinition[] = [];
