@@ -23,7 +23,13 @@ export type RenderedContent =
     }
   | { type: 'text'; body: string; previewUrl?: boolean }
   | { type: 'media'; mediaType: 'image' | 'video' | 'document' | 'audio'; link: string; caption?: string }
-  | { type: 'buttons'; body: string; buttons: { id: string; title: string }[]; header?: string; footer?: string };
+  | {
+      type: 'buttons';
+      body: string;
+      buttons: { id: string; title: string }[];
+      header?: string;
+      footer?: string;
+    };
 
 export interface TemplateComponentParameters {
   type: 'header' | 'body' | 'button';

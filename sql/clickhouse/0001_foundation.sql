@@ -50,24 +50,3 @@ CREATE TABLE IF NOT EXISTS {db}.events (
 ) ENGINE = ReplacingMergeTree(received_at)
 PARTITION BY toYYYYMM(ts)
 ORDER BY (workspace_id, name, contact_id, ts, event_id);
-
--- Message facts: one row per (send, status); a duplicate status report collapses into one row.
-CREATE TABLE IF NOT EXISTS {db}.message_statuses (
-  workspace_id LowCardinality(String),
-  send_id String,
-  campaign_id String DEFAULT '',
-  campaign_name String DEFAULT '',
-  template_name LowCardinality(String) DEFAULT '',
-  channel LowCardinality(String) DEFAULT 'whatsapp',
-  sender_id LowCardinality(String) DEFAULT '',
-  contact_id String,
-  country LowCardinality(String) DEFAULT '',
-  provider_message_id String DEFAULT '',
-  status LowCardinality(String),
-  error_code UInt32 DEFAULT 0,
-  error_title String DEFAULT '',
-  ts DateTime64(3, 'UTC'),
-  received_at DateTime64(3, 'UTC') DEFAULT now64(3)
-) ENGINE = ReplacingMergeTree(received_at)
-PARTITION BY toYYYYMM(ts)
-ORDER BY (workspace_id, campaign_id, contact_id, send_id, status);
