@@ -10,6 +10,7 @@ import Fastify, {
 import openapiGlue from 'fastify-openapi-glue';
 import { parse as parseYaml } from 'yaml';
 import type { Runtime } from '../engine/runtime.ts';
+import { NotFoundError, ValidationError } from '../engine/validation.ts';
 import { authenticateKey, type Workspace } from '../engine/workspaces.ts';
 import { handlers } from './handlers/index.ts';
 import { type FieldError, ProblemError } from './problem.ts';
@@ -125,6 +126,20 @@ function toProblem(error: FastifyError & { errors?: unknown[] }, request: Fastif
       errors: error.errors,
       ...base,
     };
+  }
+  // Engine errors: input the domain refuses (every problem, with its path), or a missing thing.
+  if (error instanceof ValidationError) {
+    return {
+      type: 'https://chorus.dev/problems/validation',
+      title: 'Unprocessable Content',
+      status: 422,
+      detail: error.message,
+      errors: error.errors,
+      ...base,
+    };
+  }
+  if (error instanceof NotFoundError) {
+    return { type: 'about:blank', title: 'Not Found', status: 404, detail: error.message, ...base };
   }
   if (error.validation) {
     const errors: FieldError[] = error.validation.map((v) => {

@@ -1,7 +1,11 @@
 import type { Handlers } from '../types.ts';
+import * as contacts from './contacts.ts';
+import * as events from './events.ts';
 import * as system from './system.ts';
 
 /** Every operation of api/openapi.yaml, by operationId; the type makes a missing one a compile error. */
 export const handlers: Handlers = {
   ...system,
+  ...contacts,
+  ...events,
 };
