@@ -1,6 +1,7 @@
 import type { Handlers } from '../types.ts';
 import * as contacts from './contacts.ts';
 import * as events from './events.ts';
+import * as imports from './imports.ts';
 import * as system from './system.ts';
 
 /** Every operation of api/openapi.yaml, by operationId; the type makes a missing one a compile error. */
@@ -8,4 +9,5 @@ export const handlers: Handlers = {
   ...system,
   ...contacts,
   ...events,
+  ...imports,
 };
