@@ -1,7 +1,11 @@
 import type { Command } from 'commander';
+import { registerContactCommands } from './contacts.ts';
 import { registerCoreCommands } from './core.ts';
+import { registerDemoCommands } from './demo.ts';
 
 /** Each feature registers its commands here, one module each. */
 export function registerCommands(program: Command): void {
   registerCoreCommands(program);
+  registerContactCommands(program);
+  registerDemoCommands(program);
 }
