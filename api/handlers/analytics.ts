@@ -1,3 +1,4 @@
+import { verifyWebhookSignature } from '../../engine/channels/whatsapp/index.ts';
 import { toCsv } from '../../engine/metrics/csv.ts';
 import {
   type CampaignMetrics,
@@ -14,7 +15,7 @@ import {
   messagingSettings,
   updateMessagingSettings as saveMessagingSettings,
 } from '../../engine/webhooks/settings.ts';
-import { safeEqual, verifyHubSignature } from '../../engine/webhooks/signature.ts';
+import { safeEqual } from '../../engine/webhooks/signature.ts';
 import { badRequest, notFound, ProblemError, unauthorized } from '../problem.ts';
 import type { Handler } from '../types.ts';
 
@@ -35,11 +36,7 @@ export const receiveWhatsappWebhook: Handler<'receiveWhatsappWebhook'> = async (
   const raw = request.body;
   if (!Buffer.isBuffer(raw)) throw badRequest('expected a JSON body');
   const sender = await webhookSender(runtime, params.sender_id);
-  const signature = request.headers['x-hub-signature-256'];
-  if (
-    !sender?.app_secret ||
-    !verifyHubSignature(sender.app_secret, raw, typeof signature === 'string' ? signature : undefined)
-  ) {
+  if (!sender?.app_secret || !verifyWebhookSignature(raw, request.headers, sender.app_secret)) {
     throw unauthorized('bad or missing X-Hub-Signature-256');
   }
   // A signed body that is not JSON cannot be processed; say so rather than store it.

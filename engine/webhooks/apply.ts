@@ -25,6 +25,16 @@ export interface ApplyReport {
 /** The opt-out a 131050 failure means: the user stopped marketing messages. */
 const STOPPED_MARKETING = 131050;
 export const MESSAGE_RECEIVED_EVENT = 'whatsapp_message_received';
+const KNOWN_STATUSES = new Set(['sent', 'delivered', 'read', 'failed', 'played']);
+
+/** The provider's time, or now when it sent none we can read (the report is still worth keeping). */
+function when(date: Date): Date {
+  return Number.isNaN(date.getTime()) || date.getTime() <= 0 ? new Date() : date;
+}
+
+function isKnownStatus(event: WebhookEvent): event is StatusEvent {
+  return event.kind === 'status' && Boolean(event.providerMessageId) && KNOWN_STATUSES.has(event.status);
+}
 
 /** A message_statuses row; duplicates of (workspace, message, status) collapse in the table and views. */
 export function statusRow(workspaceId: string, event: StatusEvent): Record<string, unknown> {
@@ -34,7 +44,7 @@ export function statusRow(workspaceId: string, event: StatusEvent): Record<strin
     provider_message_id: event.providerMessageId,
     send_id: event.sendId ?? '',
     status: event.status,
-    ts: event.timestamp.toISOString(),
+    ts: when(event.timestamp).toISOString(),
     recipient: event.recipient ?? '',
     error_code: error?.code ?? 0,
     error_title: (error?.title ?? error?.message ?? '').slice(0, 500),
@@ -65,9 +75,7 @@ export async function applyWebhookEvents(
   const statusRows: Record<string, unknown>[] = [];
   for (const { source, events } of batches) {
     for (const event of events) {
-      if (event.kind === 'status' && event.providerMessageId) {
-        statusRows.push(statusRow(source.workspaceId, event));
-      }
+      if (isKnownStatus(event)) statusRows.push(statusRow(source.workspaceId, event));
     }
   }
   await runtime.ch.insert('message_statuses', statusRows);
@@ -80,12 +88,16 @@ export async function applyWebhookEvents(
     for (const event of events) {
       switch (event.kind) {
         case 'status': {
+          if (!isKnownStatus(event)) {
+            report.unknown++;
+            break;
+          }
           if (event.status === 'failed' && event.errors?.some((e) => e.code === STOPPED_MARKETING)) {
             await effects.optOut(runtime, source, {
               phone: event.recipient,
               reason: 'failure_131050',
               proof: `${event.providerMessageId}:failed:131050`,
-              at: event.timestamp,
+              at: when(event.timestamp),
               confirm: false,
             });
             report.optOuts++;
@@ -93,13 +105,18 @@ export async function applyWebhookEvents(
           break;
         }
         case 'message': {
+          if (!event.providerMessageId || !event.from) {
+            report.unknown++;
+            break;
+          }
           report.messages++;
+          const at = when(event.timestamp);
           const contactId = await effects.contactForPhone(runtime, source, event.from, event.profileName);
           eventRows.push({
             workspace_id: source.workspaceId,
             name: MESSAGE_RECEIVED_EVENT,
             contact_id: contactId,
-            ts: event.timestamp.toISOString(),
+            ts: at.toISOString(),
             event_id: event.providerMessageId,
             properties: JSON.stringify({
               type: event.type,
@@ -112,31 +129,27 @@ export async function applyWebhookEvents(
           });
           const repliedTo =
             event.contextMessageId ??
-            (await effects.latestSendTo(
-              runtime,
-              source,
-              contactId,
-              event.timestamp,
-              settings.replyWindowHours,
-            ));
+            (await effects.latestSendTo(runtime, source, contactId, at, settings.replyWindowHours));
           if (repliedTo) {
             replyRows.push({
               workspace_id: source.workspaceId,
               provider_message_id: repliedTo,
               status: 'replied',
-              ts: event.timestamp.toISOString(),
+              ts: at.toISOString(),
               recipient: event.from,
             });
             report.replies++;
           }
-          const keyword = matchOptOutKeyword(event.payload ?? event.text ?? '', settings.optOutKeywords);
+          const keyword =
+            matchOptOutKeyword(event.payload ?? '', settings.optOutKeywords) ??
+            matchOptOutKeyword(event.text ?? '', settings.optOutKeywords);
           if (keyword) {
             await effects.optOut(runtime, source, {
               phone: event.from,
               contactId,
               reason: `keyword:${keyword}`,
               proof: `${event.providerMessageId}:${keyword}`,
-              at: event.timestamp,
+              at,
               confirm: true,
             });
             report.optOuts++;

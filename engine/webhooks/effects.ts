@@ -1,6 +1,8 @@
 import type { WebhookEvent } from '../channels/types.ts';
-import { stableId } from '../ids.ts';
+import { recordConsent } from '../consent/index.ts';
+import { findContactIdsByPhone, upsertContacts } from '../contacts/index.ts';
 import type { Runtime } from '../runtime.ts';
+import { getWorkspace } from '../workspaces.ts';
 import type { WebhookSource } from './apply.ts';
 
 export interface OptOut {
@@ -61,37 +63,21 @@ export function e164(phone: string): string {
 
 async function contactForPhone(runtime: Runtime, source: WebhookSource, from: string): Promise<string> {
   const phone = e164(from);
-  const rows = await runtime.ch.rows<{ contact_id: string }>(
-    `SELECT argMax(contact_id, version) AS contact_id FROM ${runtime.ch.database}.contact_identities
-      WHERE workspace_id = {ws:String} AND kind = 'phone' AND value = {phone:String}
-      GROUP BY value HAVING argMax(deleted, version) = 0`,
-    { ws: source.workspaceId, phone },
+  const found = await findContactIdsByPhone(runtime, source.workspaceId, [phone]);
+  const known = found.get(phone);
+  if (known) return known;
+  // A person who writes first becomes a contact; the contacts engine derives a stable id from the
+  // phone, so reprocessing the same payload finds the same contact.
+  const workspace = await getWorkspace(runtime.pg, source.workspaceId);
+  const result = await upsertContacts(
+    runtime,
+    { id: source.workspaceId, default_region: workspace?.default_region ?? 'IN' },
+    [{ phone, last_seen_at: new Date().toISOString() }],
+    { actor: 'whatsapp_inbound' },
   );
-  if (rows[0]?.contact_id) return rows[0].contact_id;
-  // A stable id, so reprocessing the same payload finds or creates the same contact.
-  const contactId = stableId('ct', source.workspaceId, phone);
-  const now = new Date().toISOString();
-  await runtime.ch.insert('contacts', [
-    {
-      workspace_id: source.workspaceId,
-      contact_id: contactId,
-      phone,
-      created_at: now,
-      updated_at: now,
-      last_seen_at: now,
-      version: Date.now(),
-    },
-  ]);
-  await runtime.ch.insert('contact_identities', [
-    {
-      workspace_id: source.workspaceId,
-      kind: 'phone',
-      value: phone,
-      contact_id: contactId,
-      version: Date.now(),
-    },
-  ]);
-  return contactId;
+  const id = result.ids[0];
+  if (!id) throw new Error(`could not create a contact for ${phone}`);
+  return id;
 }
 
 async function latestSendTo(
@@ -128,28 +114,30 @@ async function recordConsentOnce(
   proof: string,
   at: Date,
 ): Promise<boolean> {
-  return runtime.pg.transaction(async (tx) => {
-    const seen = await tx.query(
-      `SELECT 1 FROM consent_records WHERE workspace_id = $1 AND contact_id = $2 AND proof = $3 LIMIT 1`,
-      [workspaceId, contactId, proof],
-    );
-    if (seen.rows.length) return false;
-    const { rows } = await tx.query<{ id: string }>(
-      `INSERT INTO consent_records (workspace_id, contact_id, channel, purpose, status, source, proof, actor, recorded_at)
-       VALUES ($1, $2, 'whatsapp', 'marketing', $3, $4, $5, 'contact', $6) RETURNING id`,
-      [workspaceId, contactId, status, source, proof, at.toISOString()],
-    );
-    // The current state only moves forward in time: a late report of an older opt-out does not undo a newer opt-in.
-    await tx.query(
-      `INSERT INTO consent_current (workspace_id, contact_id, channel, purpose, status, recorded_at, record_id)
-       VALUES ($1, $2, 'whatsapp', 'marketing', $3, $4, $5)
-       ON CONFLICT (workspace_id, contact_id, channel, purpose) DO UPDATE
-         SET status = EXCLUDED.status, recorded_at = EXCLUDED.recorded_at, record_id = EXCLUDED.record_id
-         WHERE consent_current.recorded_at <= EXCLUDED.recorded_at`,
-      [workspaceId, contactId, status, at.toISOString(), rows[0]!.id],
-    );
-    return true;
-  });
+  // The proof names the provider report, so a redelivered or reprocessed report records nothing new.
+  const seen = await runtime.pg.query(
+    'SELECT 1 FROM consent_records WHERE workspace_id = $1 AND contact_id = $2 AND proof = $3 LIMIT 1',
+    [workspaceId, contactId, proof],
+  );
+  if (seen.rows.length) return false;
+  await recordConsent(
+    runtime,
+    workspaceId,
+    contactId,
+    [
+      {
+        channel: 'whatsapp',
+        purpose: 'marketing',
+        status,
+        source,
+        proof,
+        actor: 'contact',
+        recorded_at: at.toISOString(),
+      },
+    ],
+    { actor: 'contact' },
+  );
+  return true;
 }
 
 export const defaultInboundEffects: InboundEffects = {

@@ -9,14 +9,19 @@ import { type InboxLoop, type ProcessOptions, startInboxLoop } from './processor
 export { type ApplyReport, applyWebhookEvents, MESSAGE_RECEIVED_EVENT, type WebhookSource } from './apply.ts';
 export { defaultInboundEffects, type InboundEffects } from './effects.ts';
 export { forgetWebhookSenders, inboxStats, storeWebhook, webhookSender } from './inbox.ts';
-export { processInbox, pruneInbox, startInboxLoop, type WebhookParser } from './processor.ts';
+export {
+  defaultWebhookParser,
+  processInbox,
+  pruneInbox,
+  startInboxLoop,
+  type WebhookParser,
+} from './processor.ts';
 export {
   DEFAULT_OPT_OUT_KEYWORDS,
   matchOptOutKeyword,
   messagingSettings,
   updateMessagingSettings,
 } from './settings.ts';
-export { hubSignature, verifyHubSignature } from './signature.ts';
 
 const loops = new WeakMap<Runtime, InboxLoop>();
 

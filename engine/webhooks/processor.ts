@@ -1,4 +1,5 @@
 import type { WebhookEvent } from '../channels/types.ts';
+import { parseWhatsAppWebhook } from '../channels/whatsapp/index.ts';
 import type { Runtime } from '../runtime.ts';
 import { type ApplyReport, applyWebhookEvents, type WebhookSource } from './apply.ts';
 import { defaultInboundEffects, type InboundEffects } from './effects.ts';
@@ -6,8 +7,14 @@ import { defaultInboundEffects, type InboundEffects } from './effects.ts';
 /** Turns one stored payload into normalized events; throws when the body cannot be read. */
 export type WebhookParser = (channel: string, rawBody: Buffer) => WebhookEvent[];
 
+/** Reads a stored payload with its channel's adapter. */
+export const defaultWebhookParser: WebhookParser = (channel, rawBody) => {
+  if (channel === 'whatsapp') return parseWhatsAppWebhook(rawBody);
+  throw new Error(`no webhook parser for channel ${channel}`);
+};
+
 export interface ProcessOptions {
-  parse: WebhookParser;
+  parse?: WebhookParser;
   /** Payloads per batch (each may carry many events). */
   batchSize?: number;
   /** Stop after this many batches (default: until the inbox is empty). */
@@ -45,7 +52,7 @@ export const defaultRetryDelayMs = (attempts: number) =>
  * share the work), parse, write to ClickHouse, then mark the rows processed. A failed write leaves
  * the rows unprocessed with a backoff; since every write is idempotent, a retry never double counts.
  */
-export async function processInbox(runtime: Runtime, options: ProcessOptions): Promise<ProcessReport> {
+export async function processInbox(runtime: Runtime, options: ProcessOptions = {}): Promise<ProcessReport> {
   const report: ProcessReport = {
     batches: 0,
     payloads: 0,
@@ -69,7 +76,7 @@ export async function processInbox(runtime: Runtime, options: ProcessOptions): P
     const dead: { id: string; error: string }[] = [];
     for (const row of rows) {
       try {
-        const events = options.parse(row.channel, Buffer.from(row.body));
+        const events = (options.parse ?? defaultWebhookParser)(row.channel, Buffer.from(row.body));
         parsed.push({
           id: row.id,
           source: { workspaceId: row.workspace_id, senderId: row.sender_id },
@@ -79,13 +86,32 @@ export async function processInbox(runtime: Runtime, options: ProcessOptions): P
         dead.push({ id: row.id, error: error instanceof Error ? error.message : String(error) });
       }
     }
-    try {
-      const applied = await applyWebhookEvents(runtime, parsed, options.effects ?? defaultInboundEffects);
+    const effects = options.effects ?? defaultInboundEffects;
+    const add = (applied: ApplyReport) => {
       for (const key of Object.keys(applied) as (keyof ApplyReport)[]) report[key] += applied[key];
+    };
+    try {
+      add(await applyWebhookEvents(runtime, parsed, effects));
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      await release(runtime, rows, retryDelay, message);
-      runtime.log.warn({ err: error, payloads: rows.length }, 'webhook batch failed; will retry');
+      runtime.log.warn({ err: error, payloads: rows.length }, 'webhook batch failed');
+      // One payload the stores refuse must not hold the others back: try each alone; whatever still
+      // fails stays pending with a backoff (an outage fails them all, and they all wait for it).
+      const done: typeof parsed = [];
+      const failing: InboxRow[] = [];
+      for (const item of parsed.length > 1 ? parsed : []) {
+        try {
+          add(await applyWebhookEvents(runtime, [item], effects));
+          done.push(item);
+        } catch {
+          failing.push(rows.find((r) => r.id === item.id)!);
+        }
+      }
+      if (parsed.length <= 1) failing.push(...rows.filter((r) => parsed.some((p) => p.id === r.id)));
+      await release(runtime, failing, retryDelay, message);
+      await markDone(runtime, done, dead);
+      report.payloads += done.length + dead.length;
+      report.dead += dead.length;
       report.failed = true;
       report.error = message;
       break;
@@ -117,6 +143,7 @@ async function release(
   retryDelay: (attempts: number) => number,
   error: string,
 ): Promise<void> {
+  if (!rows.length) return;
   const delayMs = retryDelay(Math.max(...rows.map((r) => r.attempts)));
   await runtime.pg.query(
     `UPDATE webhook_inbox SET claimed_until = now() + make_interval(secs => $2), last_error = $3

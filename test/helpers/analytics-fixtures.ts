@@ -1,5 +1,5 @@
+import { signWebhook } from '../../engine/channels/whatsapp/index.ts';
 import type { Runtime } from '../../engine/runtime.ts';
-import { hubSignature } from '../../engine/webhooks/signature.ts';
 
 export const APP_SECRET = 'test-app-secret';
 export const VERIFY_TOKEN = 'test-verify-token';
@@ -55,5 +55,5 @@ export async function insertSends(
 }
 
 export function signed(body: string | Buffer, secret = APP_SECRET) {
-  return { 'content-type': 'application/json', 'x-hub-signature-256': hubSignature(secret, body) };
+  return { 'content-type': 'application/json', 'x-hub-signature-256': signWebhook(body, secret) };
 }
