@@ -193,8 +193,13 @@ export function startInboxLoop(runtime: Runtime, options: ProcessOptions & { pol
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let wake: (() => void) | undefined;
+  let prunedAt = 0;
   const run = async () => {
     while (!stopped) {
+      if (Date.now() - prunedAt > 3_600_000) {
+        prunedAt = Date.now();
+        await pruneInbox(runtime).catch((error) => runtime.log.warn({ err: error }, 'inbox prune failed'));
+      }
       try {
         const report = await processInbox(runtime, { ...options, maxBatches: 50 });
         if (report.payloads) runtime.log.debug({ report }, 'webhooks processed');
