@@ -2,6 +2,7 @@ import type { Handlers } from '../types.ts';
 import * as contacts from './contacts.ts';
 import * as events from './events.ts';
 import * as imports from './imports.ts';
+import * as analytics from './analytics.ts';
 import * as system from './system.ts';
 import * as whatsapp from './whatsapp.ts';
 
@@ -12,4 +13,5 @@ export const handlers: Handlers = {
   ...events,
   ...imports,
   ...whatsapp,
+  ...analytics,
 };
