@@ -34,11 +34,10 @@ export async function loadModel(runtime: Runtime, fit: FitRecord | undefined): P
   const cohorts = new Map<string, { hourRate: number[]; slotRatio: number[] }>();
   for (const row of rows) {
     let c = cohorts.get(row.cohort);
-    if (!c)
-      cohorts.set(
-        row.cohort,
-        (c = { hourRate: new Array(HOURS).fill(0), slotRatio: new Array(SLOTS).fill(1) }),
-      );
+    if (!c) {
+      c = { hourRate: new Array(HOURS).fill(0), slotRatio: new Array(SLOTS).fill(1) };
+      cohorts.set(row.cohort, c);
+    }
     const slot = Number(row.slot);
     c.hourRate[hourOfSlot(slot)] = Number(row.hour_rate);
     c.slotRatio[slot] = Number(row.slot_rate);
