@@ -1,0 +1,161 @@
+import { parseDateTime } from '../contacts/attributes.ts';
+import type { Channel, ConsentInput, ConsentStatus, Purpose } from '../contacts/types.ts';
+import type { Sql } from '../stores/postgres.ts';
+import { type FieldIssue, pointer } from '../validation.ts';
+
+export const CHANNELS: readonly Channel[] = ['whatsapp', 'sms', 'email'];
+export const PURPOSES: readonly Purpose[] = ['marketing', 'utility', 'authentication'];
+export const STATUSES: readonly ConsentStatus[] = ['opted_in', 'opted_out'];
+
+/** A consent input after validation: every field present, `recorded_at` as ISO 8601 UTC. */
+export interface ConsentChange {
+  channel: Channel;
+  purpose: Purpose;
+  status: ConsentStatus;
+  source: string;
+  proof: string | null;
+  actor: string;
+  recorded_at: string;
+}
+
+export function validateConsent(
+  inputs: unknown,
+  path: string,
+  issues: FieldIssue[],
+  defaults: { actor: string; now: Date },
+): ConsentChange[] {
+  if (!Array.isArray(inputs)) {
+    issues.push({ path, message: 'must be a list of consent changes' });
+    return [];
+  }
+  const out: ConsentChange[] = [];
+  inputs.forEach((raw: Partial<ConsentInput>, i) => {
+    const at = `${path}${pointer(i)}`;
+    const before = issues.length;
+    if (typeof raw !== 'object' || raw === null) {
+      issues.push({ path: at, message: 'must be an object' });
+      return;
+    }
+    if (!CHANNELS.includes(raw.channel as Channel))
+      issues.push({ path: `${at}/channel`, message: `must be one of ${CHANNELS.join(', ')}` });
+    if (!PURPOSES.includes(raw.purpose as Purpose))
+      issues.push({ path: `${at}/purpose`, message: `must be one of ${PURPOSES.join(', ')}` });
+    if (!STATUSES.includes(raw.status as ConsentStatus))
+      issues.push({ path: `${at}/status`, message: `must be one of ${STATUSES.join(', ')}` });
+    if (typeof raw.source !== 'string' || raw.source.trim() === '' || raw.source.length > 200)
+      issues.push({ path: `${at}/source`, message: 'is required (1 to 200 characters), e.g. "signup_form"' });
+    if (
+      raw.proof !== undefined &&
+      raw.proof !== null &&
+      (typeof raw.proof !== 'string' || raw.proof.length > 10_000)
+    )
+      issues.push({ path: `${at}/proof`, message: 'must be text of at most 10,000 characters' });
+    if (
+      raw.actor !== undefined &&
+      (typeof raw.actor !== 'string' || raw.actor.length === 0 || raw.actor.length > 200)
+    )
+      issues.push({ path: `${at}/actor`, message: 'must be text of 1 to 200 characters' });
+    let recordedAt = defaults.now.toISOString();
+    if (raw.recorded_at !== undefined) {
+      const parsed = typeof raw.recorded_at === 'string' ? parseDateTime(raw.recorded_at) : undefined;
+      if (!parsed) issues.push({ path: `${at}/recorded_at`, message: 'must be an ISO 8601 date-time' });
+      else if (Date.parse(parsed) > defaults.now.getTime() + 5 * 60_000)
+        issues.push({ path: `${at}/recorded_at`, message: 'is in the future' });
+      else recordedAt = parsed;
+    }
+    if (issues.length > before) return;
+    out.push({
+      channel: raw.channel as Channel,
+      purpose: raw.purpose as Purpose,
+      status: raw.status as ConsentStatus,
+      source: (raw.source as string).trim(),
+      proof: raw.proof ?? null,
+      actor: raw.actor ?? defaults.actor,
+      recorded_at: recordedAt,
+    });
+  });
+  return out;
+}
+
+/**
+ * Appends consent records and moves `consent_current` forward, inside the caller's transaction.
+ * `current` keeps the record with the latest `recorded_at`, so a late-arriving older record is kept
+ * in history without overriding a newer decision. With `onlyChanges`, a record that would repeat the
+ * current status is skipped (imports: the same file twice writes nothing).
+ */
+export async function writeConsent(
+  tx: Sql,
+  workspaceId: string,
+  changes: { contactId: string; change: ConsentChange }[],
+  options: { onlyChanges?: boolean } = {},
+): Promise<number> {
+  let pending = changes;
+  if (options.onlyChanges && pending.length) {
+    const ids = [...new Set(pending.map((c) => c.contactId))];
+    const { rows } = await tx.query<{ contact_id: string; channel: string; purpose: string; status: string }>(
+      `SELECT contact_id, channel, purpose, status FROM consent_current
+        WHERE workspace_id = $1 AND contact_id = ANY($2::text[])`,
+      [workspaceId, ids],
+    );
+    const current = new Map(rows.map((r) => [`${r.contact_id}|${r.channel}|${r.purpose}`, r.status]));
+    pending = pending.filter(({ contactId, change }) => {
+      const key = `${contactId}|${change.channel}|${change.purpose}`;
+      if (current.get(key) === change.status) return false;
+      current.set(key, change.status);
+      return true;
+    });
+  }
+  if (pending.length === 0) return 0;
+  const column = <K extends keyof ConsentChange>(k: K) => pending.map((p) => p.change[k]);
+  await tx.query(
+    `WITH input AS (
+       SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
+         WITH ORDINALITY AS t(contact_id, channel, purpose, status, source, proof, actor, recorded_at, ord)
+     ), inserted AS (
+       INSERT INTO consent_records (workspace_id, contact_id, channel, purpose, status, source, proof, actor, recorded_at)
+       SELECT $1, contact_id, channel, purpose, status, source, proof, actor, recorded_at FROM input ORDER BY ord
+       RETURNING id, contact_id, channel, purpose, status, recorded_at
+     )
+     INSERT INTO consent_current (workspace_id, contact_id, channel, purpose, status, recorded_at, record_id)
+     SELECT DISTINCT ON (contact_id, channel, purpose) $1, contact_id, channel, purpose, status, recorded_at, id
+       FROM inserted ORDER BY contact_id, channel, purpose, recorded_at DESC, id DESC
+     ON CONFLICT (workspace_id, contact_id, channel, purpose) DO UPDATE
+       SET status = EXCLUDED.status, recorded_at = EXCLUDED.recorded_at, record_id = EXCLUDED.record_id
+       WHERE consent_current.recorded_at <= EXCLUDED.recorded_at`,
+    [
+      workspaceId,
+      pending.map((p) => p.contactId),
+      column('channel'),
+      column('purpose'),
+      column('status'),
+      column('source'),
+      column('proof'),
+      column('actor'),
+      column('recorded_at'),
+    ],
+  );
+  return pending.length;
+}
+
+/** Current consent of each contact as `{ 'whatsapp.marketing': 'opted_in', ... }`. */
+export async function consentMaps(
+  sql: Sql,
+  workspaceId: string,
+  contactIds: readonly string[],
+): Promise<Map<string, Record<string, ConsentStatus>>> {
+  const out = new Map<string, Record<string, ConsentStatus>>();
+  if (contactIds.length === 0) return out;
+  const { rows } = await sql.query<{
+    contact_id: string;
+    channel: string;
+    purpose: string;
+    status: ConsentStatus;
+  }>(
+    `SELECT contact_id, channel, purpose, status FROM consent_current
+      WHERE workspace_id = $1 AND contact_id = ANY($2::text[]) ORDER BY contact_id, channel, purpose`,
+    [workspaceId, [...new Set(contactIds)]],
+  );
+  for (const id of contactIds) out.set(id, {});
+  for (const row of rows) out.get(row.contact_id)![`${row.channel}.${row.purpose}`] = row.status;
+  return out;
+}

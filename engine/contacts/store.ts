@@ -1,0 +1,155 @@
+import type { ClickHouseStore } from '../stores/clickhouse.ts';
+import type { AttributeType, AttributeValue } from './attributes.ts';
+import type { ConsentStatus, Contact } from './types.ts';
+
+/** A contacts row as ClickHouse returns it (JSONEachRow). */
+export interface ContactRow {
+  workspace_id: string;
+  contact_id: string;
+  external_id: string;
+  phone: string;
+  country: string;
+  language: string;
+  timezone: string;
+  attr_strings: Record<string, string>;
+  attr_numbers: Record<string, number>;
+  attr_booleans: Record<string, boolean>;
+  attr_dates: Record<string, string>;
+  attr_datetimes: Record<string, string>;
+  attr_lists: Record<string, string[]>;
+  tags: string[];
+  lists: string[];
+  consent: Record<string, string>;
+  created_at: string;
+  last_seen_at: string | null;
+  updated_at: string;
+  version: string | number;
+}
+
+const MAP_OF: Record<AttributeType, keyof ContactRow> = {
+  string: 'attr_strings',
+  number: 'attr_numbers',
+  boolean: 'attr_booleans',
+  date: 'attr_dates',
+  datetime: 'attr_datetimes',
+  string_list: 'attr_lists',
+};
+
+export const CONTACT_COLUMNS = `contact_id, workspace_id, external_id, phone, country, language, timezone,
+  attr_strings, attr_numbers, attr_booleans, attr_dates, attr_datetimes, attr_lists, tags, lists, consent,
+  created_at, last_seen_at, updated_at, version`;
+
+/** ClickHouse DateTime64 text ('YYYY-MM-DD hh:mm:ss.sss', UTC) to ISO 8601. */
+export function fromChTime(value: string): string {
+  return value.includes('T') ? value : `${value.replace(' ', 'T')}${value.length === 19 ? '.000' : ''}Z`;
+}
+
+/** ISO 8601 (UTC) to the form ClickHouse reads back unchanged. */
+export function toChTime(iso: string): string {
+  return new Date(iso).toISOString().replace('T', ' ').replace('Z', '');
+}
+
+export function rowToContact(row: ContactRow): Contact {
+  const attributes: Contact['attributes'] = {};
+  for (const [name, value] of Object.entries(row.attr_strings)) attributes[name] = value;
+  for (const [name, value] of Object.entries(row.attr_numbers)) attributes[name] = Number(value);
+  for (const [name, value] of Object.entries(row.attr_booleans)) attributes[name] = Boolean(value);
+  for (const [name, value] of Object.entries(row.attr_dates)) attributes[name] = value;
+  for (const [name, value] of Object.entries(row.attr_datetimes)) attributes[name] = fromChTime(value);
+  for (const [name, value] of Object.entries(row.attr_lists)) attributes[name] = value;
+  return {
+    id: row.contact_id,
+    workspace_id: row.workspace_id,
+    external_id: row.external_id || null,
+    phone: row.phone || null,
+    country: row.country || null,
+    language: row.language || null,
+    timezone: row.timezone || null,
+    attributes: sortKeys(attributes),
+    tags: row.tags,
+    lists: row.lists,
+    consent: sortKeys(row.consent) as Record<string, ConsentStatus>,
+    created_at: fromChTime(row.created_at),
+    last_seen_at: row.last_seen_at ? fromChTime(row.last_seen_at) : null,
+    updated_at: fromChTime(row.updated_at),
+  };
+}
+
+/** The row for a contact version; attributes go to the map of their declared type. */
+export function contactToRow(
+  contact: Contact,
+  types: Map<string, AttributeType>,
+  version: bigint,
+): Record<string, unknown> {
+  const maps: Record<string, Record<string, unknown>> = {
+    attr_strings: {},
+    attr_numbers: {},
+    attr_booleans: {},
+    attr_dates: {},
+    attr_datetimes: {},
+    attr_lists: {},
+  };
+  for (const [name, value] of Object.entries(contact.attributes)) {
+    const type = types.get(name) ?? inferType(value);
+    maps[MAP_OF[type] as string]![name] = type === 'datetime' ? toChTime(value as string) : value;
+  }
+  return {
+    workspace_id: contact.workspace_id,
+    contact_id: contact.id,
+    external_id: contact.external_id ?? '',
+    phone: contact.phone ?? '',
+    country: contact.country ?? '',
+    language: contact.language ?? '',
+    timezone: contact.timezone ?? '',
+    ...maps,
+    tags: contact.tags,
+    lists: contact.lists,
+    consent: contact.consent,
+    created_at: toChTime(contact.created_at),
+    last_seen_at: contact.last_seen_at ? toChTime(contact.last_seen_at) : null,
+    updated_at: toChTime(contact.updated_at),
+    version: version.toString(),
+    deleted: 0,
+  };
+}
+
+// Used only for an attribute whose declaration is gone; keeps its value in a map that fits it.
+function inferType(value: AttributeValue): AttributeType {
+  if (Array.isArray(value)) return 'string_list';
+  if (typeof value === 'number') return 'number';
+  if (typeof value === 'boolean') return 'boolean';
+  return 'string';
+}
+
+export function sortKeys<T>(record: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** The latest version of each contact (deleted ones excluded), one query for the whole batch. */
+export async function loadContactRows(
+  ch: ClickHouseStore,
+  workspaceId: string,
+  ids: readonly string[],
+): Promise<Map<string, ContactRow>> {
+  const out = new Map<string, ContactRow>();
+  if (ids.length === 0) return out;
+  const rows = await ch.rows<ContactRow>(
+    `SELECT ${CONTACT_COLUMNS} FROM ${ch.database}.contacts FINAL
+      WHERE workspace_id = {ws:String} AND contact_id IN {ids:Array(String)}`,
+    { ws: workspaceId, ids: [...new Set(ids)] },
+  );
+  for (const row of rows) out.set(row.contact_id, row);
+  return out;
+}
+
+let lastVersion = 0n;
+
+/**
+ * A version for a new contact row: microseconds since the epoch, strictly increasing in this
+ * process, so the latest write wins in ReplacingMergeTree and two writes in one millisecond differ.
+ */
+export function nextVersion(): bigint {
+  const now = BigInt(Date.now()) * 1000n;
+  lastVersion = now > lastVersion ? now : lastVersion + 1n;
+  return lastVersion;
+}

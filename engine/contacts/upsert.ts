@@ -1,0 +1,354 @@
+import { type ConsentChange, consentMaps, validateConsent, writeConsent } from '../consent/records.ts';
+import { stableId } from '../ids.ts';
+import type { Runtime } from '../runtime.ts';
+import { type FieldIssue, pointer, ValidationError } from '../validation.ts';
+import { isValidTimeZone, type Workspace } from '../workspaces.ts';
+import {
+  type AttributeSchema,
+  type AttributeValue,
+  getAttributeSchema,
+  parseDateTime,
+  validateAttributes,
+} from './attributes.ts';
+import { canonicalZone, countryTimeZone, normalizePhone } from './phone.ts';
+import { contactToRow, loadContactRows, nextVersion, rowToContact, sortKeys } from './store.ts';
+import type { Contact, ContactInput } from './types.ts';
+
+export interface UpsertOptions {
+  /** JSON pointer prefix of the inputs in error paths, e.g. `/body` (the default). */
+  path?: string;
+  /** Who made the change, for consent records (an API key id, `import:<job>`, a user). */
+  actor?: string;
+  now?: Date;
+  /** Schema already loaded by the caller (imports load it once per file). */
+  schema?: AttributeSchema;
+}
+
+export interface UpsertResult {
+  /** The contact id of each input, in input order. */
+  ids: string[];
+  /** Distinct contacts created, changed, and left as they were (their merged content was equal). */
+  created: number;
+  updated: number;
+  unchanged: number;
+}
+
+const NAME = /^[\p{L}\p{N}_][\p{L}\p{N}_ .:/-]{0,63}$/u;
+const LANGUAGE = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$/;
+
+interface Normalized {
+  externalId?: string;
+  phone?: { e164: string; country: string | null };
+  language?: string;
+  timezone?: string;
+  attributes: Record<string, AttributeValue | null>;
+  tags: string[];
+  lists: string[];
+  consent: ConsentChange[];
+  lastSeenAt?: string;
+}
+
+export function validateNames(values: unknown, path: string, what: string, issues: FieldIssue[]): string[] {
+  if (values === undefined) return [];
+  if (!Array.isArray(values)) {
+    issues.push({ path, message: `must be a list of ${what} names` });
+    return [];
+  }
+  const out: string[] = [];
+  values.forEach((value, i) => {
+    if (typeof value === 'string' && NAME.test(value)) out.push(value);
+    else
+      issues.push({
+        path: `${path}${pointer(i)}`,
+        message: `must be a ${what} name: 1 to 64 letters, digits, spaces or _ . : / -, not starting with a symbol`,
+      });
+  });
+  return out;
+}
+
+function validateInput(
+  input: ContactInput,
+  at: string,
+  workspace: Pick<Workspace, 'default_region'>,
+  schema: AttributeSchema,
+  issues: FieldIssue[],
+  defaults: { actor: string; now: Date },
+): Normalized {
+  const out: Normalized = { attributes: {}, tags: [], lists: [], consent: [] };
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    issues.push({ path: at || '/', message: 'must be a contact object' });
+    return out;
+  }
+  if (input.external_id !== undefined) {
+    if (
+      typeof input.external_id !== 'string' ||
+      input.external_id.trim() === '' ||
+      input.external_id.length > 255
+    )
+      issues.push({ path: `${at}/external_id`, message: 'must be text of 1 to 255 characters' });
+    else out.externalId = input.external_id.trim();
+  }
+  if (input.phone !== undefined) {
+    if (typeof input.phone !== 'string') issues.push({ path: `${at}/phone`, message: 'must be a string' });
+    else {
+      const result = normalizePhone(input.phone, workspace.default_region);
+      if (result.ok) out.phone = { e164: result.e164, country: result.country };
+      else
+        issues.push({
+          path: `${at}/phone`,
+          message: `${JSON.stringify(input.phone.slice(0, 40))} ${result.reason}`,
+          code: 'invalid_phone',
+        });
+    }
+  }
+  if (
+    out.externalId === undefined &&
+    out.phone === undefined &&
+    input.external_id === undefined &&
+    input.phone === undefined
+  )
+    issues.push({
+      path: at || '/',
+      message: 'needs external_id or phone to identify the contact',
+      code: 'missing_key',
+    });
+  if (input.language !== undefined) {
+    if (typeof input.language !== 'string' || !LANGUAGE.test(input.language))
+      issues.push({ path: `${at}/language`, message: 'must be a language tag such as en, pt-BR' });
+    else out.language = input.language;
+  }
+  if (input.timezone !== undefined) {
+    if (
+      typeof input.timezone !== 'string' ||
+      !input.timezone.includes('/') ||
+      !isValidTimeZone(input.timezone)
+    )
+      issues.push({ path: `${at}/timezone`, message: 'must be an IANA time zone such as Asia/Kolkata' });
+    else out.timezone = canonicalZone(input.timezone);
+  }
+  if (input.attributes !== undefined) {
+    if (typeof input.attributes !== 'object' || input.attributes === null || Array.isArray(input.attributes))
+      issues.push({ path: `${at}/attributes`, message: 'must be an object of attribute values' });
+    else out.attributes = validateAttributes(schema, input.attributes, `${at}/attributes`, issues);
+  }
+  out.tags = validateNames(input.tags, `${at}/tags`, 'tag', issues);
+  out.lists = validateNames(input.lists, `${at}/lists`, 'list', issues);
+  if (input.consent !== undefined)
+    out.consent = validateConsent(input.consent, `${at}/consent`, issues, defaults);
+  if (input.last_seen_at !== undefined) {
+    const parsed = typeof input.last_seen_at === 'string' ? parseDateTime(input.last_seen_at) : undefined;
+    if (!parsed) issues.push({ path: `${at}/last_seen_at`, message: 'must be an ISO 8601 date-time' });
+    else out.lastSeenAt = parsed;
+  }
+  return out;
+}
+
+function contentKey(contact: Contact): string {
+  const { updated_at: _u, ...content } = contact;
+  return JSON.stringify({
+    ...content,
+    attributes: sortKeys(content.attributes),
+    consent: sortKeys(content.consent),
+  });
+}
+
+function union(a: string[], b: string[]): string[] {
+  if (b.every((x) => a.includes(x))) return a;
+  return [...new Set([...a, ...b])].sort();
+}
+
+/**
+ * Creates or updates contacts, matched by external_id, else by phone. Validation is all-or-nothing
+ * for the call: one bad input throws a ValidationError listing every problem, and nothing is written.
+ * Ids are derived from the workspace and the identifying key, so replays and concurrent upserts of
+ * the same new contact converge on one id. A contact whose merged content equals what is stored is
+ * not written again. One identity lookup and one contact read serve the whole batch.
+ */
+export async function upsertContacts(
+  runtime: Runtime,
+  workspace: Pick<Workspace, 'id' | 'default_region'>,
+  inputs: ContactInput[],
+  options: UpsertOptions = {},
+): Promise<UpsertResult> {
+  const { ch, pg } = runtime;
+  const path = options.path ?? '/body';
+  const now = options.now ?? new Date();
+  const nowIso = now.toISOString();
+  const schema = options.schema ?? (await getAttributeSchema(pg, workspace.id));
+  const issues: FieldIssue[] = [];
+  const defaults = { actor: options.actor ?? 'api', now };
+  const normalized = inputs.map((input, i) =>
+    validateInput(input, `${path}${pointer(i)}`, workspace, schema, issues, defaults),
+  );
+  if (issues.length)
+    throw new ValidationError(`${issues.length} invalid field(s); nothing was written`, issues);
+  if (inputs.length === 0) return { ids: [], created: 0, updated: 0, unchanged: 0 };
+
+  // One lookup for every identifying key in the batch.
+  const phones = [...new Set(normalized.flatMap((n) => (n.phone ? [n.phone.e164] : [])))];
+  const externalIds = [...new Set(normalized.flatMap((n) => (n.externalId ? [n.externalId] : [])))];
+  const identities = await ch.rows<{ kind: string; value: string; contact_id: string }>(
+    `SELECT kind, value, contact_id FROM ${ch.database}.contact_identities FINAL
+      WHERE workspace_id = {ws:String}
+        AND ((kind = 'phone' AND value IN {phones:Array(String)})
+          OR (kind = 'external_id' AND value IN {externalIds:Array(String)}))`,
+    { ws: workspace.id, phones, externalIds },
+  );
+  const idByKey = new Map(identities.map((r) => [`${r.kind}:${r.value}`, r.contact_id]));
+  const newIdFor = (n: Normalized) =>
+    n.externalId !== undefined
+      ? stableId('ct', workspace.id, 'external_id', n.externalId)
+      : stableId('ct', workspace.id, 'phone', n.phone!.e164);
+  // Stable ids are read too: a write that stored the contact but not its identities is then recognised.
+  const candidates = [...identities.map((r) => r.contact_id), ...normalized.map(newIdFor)];
+  const stored = await loadContactRows(ch, workspace.id, candidates);
+
+  const original = new Map<string, string>();
+  const state = new Map<string, Contact>();
+  for (const [id, row] of stored) {
+    const contact = rowToContact(row);
+    state.set(id, contact);
+    original.set(id, contentKey(contact));
+  }
+  const originalKeys = new Map(
+    [...state].map(([id, c]) => [id, { phone: c.phone, external_id: c.external_id }]),
+  );
+
+  const ids: string[] = [];
+  const consentWrites: { contactId: string; change: ConsentChange }[] = [];
+  normalized.forEach((n, i) => {
+    const at = `${path}${pointer(i)}`;
+    const byExternal = n.externalId !== undefined ? idByKey.get(`external_id:${n.externalId}`) : undefined;
+    const byPhone = n.phone ? idByKey.get(`phone:${n.phone.e164}`) : undefined;
+    let id: string;
+    if (byExternal) {
+      id = byExternal;
+      if (byPhone && byPhone !== byExternal) {
+        issues.push({
+          path: `${at}/phone`,
+          message: `${n.phone!.e164} already belongs to another contact (${byPhone})`,
+          code: 'identity_conflict',
+        });
+        return;
+      }
+    } else if (byPhone) {
+      id = byPhone;
+      const owner = state.get(byPhone);
+      if (n.externalId !== undefined && owner?.external_id && owner.external_id !== n.externalId) {
+        issues.push({
+          path: `${at}/external_id`,
+          message: `phone ${n.phone!.e164} belongs to the contact with external_id ${JSON.stringify(owner.external_id)}`,
+          code: 'identity_conflict',
+        });
+        return;
+      }
+    } else id = newIdFor(n);
+
+    const contact: Contact = state.get(id) ?? {
+      id,
+      workspace_id: workspace.id,
+      external_id: null,
+      phone: null,
+      country: null,
+      language: null,
+      timezone: null,
+      attributes: {},
+      tags: [],
+      lists: [],
+      consent: {},
+      created_at: nowIso,
+      last_seen_at: null,
+      updated_at: nowIso,
+    };
+    const next: Contact = { ...contact, attributes: { ...contact.attributes } };
+    if (n.externalId !== undefined) next.external_id = n.externalId;
+    if (n.phone) {
+      if (contact.phone && contact.phone !== n.phone.e164) idByKey.delete(`phone:${contact.phone}`);
+      next.phone = n.phone.e164;
+      next.country = n.phone.country;
+    }
+    if (n.language !== undefined) next.language = n.language;
+    if (n.timezone !== undefined) next.timezone = n.timezone;
+    else if (!next.timezone && next.country) next.timezone = countryTimeZone(next.country);
+    for (const [name, value] of Object.entries(n.attributes)) {
+      if (value === null) delete next.attributes[name];
+      else next.attributes[name] = value;
+    }
+    next.tags = union(contact.tags, n.tags);
+    next.lists = union(contact.lists, n.lists);
+    if (n.lastSeenAt && (!next.last_seen_at || n.lastSeenAt > next.last_seen_at))
+      next.last_seen_at = n.lastSeenAt;
+    if (next.external_id) idByKey.set(`external_id:${next.external_id}`, id);
+    if (next.phone) idByKey.set(`phone:${next.phone}`, id);
+    for (const change of n.consent) consentWrites.push({ contactId: id, change });
+    state.set(id, next);
+    ids.push(id);
+  });
+  if (issues.length)
+    throw new ValidationError(`${issues.length} invalid field(s); nothing was written`, issues);
+
+  // Consent history is the record in Postgres; the contact row carries a copy of the current state.
+  if (consentWrites.length) {
+    await pg.transaction((tx) => writeConsent(tx, workspace.id, consentWrites, { onlyChanges: true }));
+    const maps = await consentMaps(
+      pg,
+      workspace.id,
+      consentWrites.map((w) => w.contactId),
+    );
+    for (const [id, consent] of maps) state.get(id)!.consent = consent;
+  }
+
+  const version = nextVersion();
+  const contactRows: Record<string, unknown>[] = [];
+  const identityRows: Record<string, unknown>[] = [];
+  let created = 0;
+  let updated = 0;
+  let unchanged = 0;
+  for (const id of new Set(ids)) {
+    const contact = state.get(id)!;
+    const before = original.get(id);
+    if (before === contentKey(contact)) {
+      unchanged++;
+      continue;
+    }
+    if (before === undefined) created++;
+    else updated++;
+    contact.updated_at = nowIso;
+    contactRows.push(contactToRow(contact, schema, version));
+    const keys = originalKeys.get(id);
+    const identity = (kind: string, value: string, deleted: 0 | 1) =>
+      identityRows.push({
+        workspace_id: workspace.id,
+        kind,
+        value,
+        contact_id: id,
+        version: version.toString(),
+        deleted,
+      });
+    if (contact.phone && contact.phone !== keys?.phone) identity('phone', contact.phone, 0);
+    if (keys?.phone && keys.phone !== contact.phone) identity('phone', keys.phone, 1);
+    if (contact.external_id && contact.external_id !== keys?.external_id)
+      identity('external_id', contact.external_id, 0);
+  }
+  await ch.insert('contacts', contactRows);
+  await ch.insert('contact_identities', identityRows);
+
+  const tags = [...new Set(normalized.flatMap((n) => n.tags))];
+  const lists = [...new Set(normalized.flatMap((n) => n.lists))];
+  if (tags.length) await registerNames(runtime, 'tags', workspace.id, tags);
+  if (lists.length) await registerNames(runtime, 'lists', workspace.id, lists);
+  return { ids, created, updated, unchanged };
+}
+
+/** Tags and lists are registered in Postgres on first use, so they can be listed and described. */
+export async function registerNames(
+  runtime: Runtime,
+  table: 'tags' | 'lists',
+  workspaceId: string,
+  names: string[],
+): Promise<void> {
+  await runtime.pg.query(
+    `INSERT INTO ${table} (workspace_id, name) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`,
+    [workspaceId, names],
+  );
+}

@@ -1,0 +1,410 @@
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { currentConsent, exportConsent, recordConsent } from '../engine/consent/index.ts';
+import {
+  countryTimeZone,
+  defineAttributes,
+  eraseContact,
+  findContactIdsByPhone,
+  getContact,
+  getContacts,
+  normalizePhone,
+  updateMemberships,
+  upsertContacts,
+} from '../engine/contacts/index.ts';
+import { ValidationError } from '../engine/validation.ts';
+import { createWorkspace, type Workspace } from '../engine/workspaces.ts';
+import { openTestRuntime, postgresTargets, type TestRuntime } from './helpers/runtime.ts';
+
+async function rejection(promise: Promise<unknown>): Promise<ValidationError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof ValidationError) return error;
+    throw error;
+  }
+  throw new Error('expected a ValidationError');
+}
+
+describe('phone normalization', () => {
+  it.each([
+    ['98765 43210', 'IN', '+919876543210', 'IN'],
+    ['+55 11 96123-4567', 'IN', '+5511961234567', 'BR'],
+    ['(201) 555-0123', 'US', '+12015550123', 'US'],
+    ['07400 123456', 'GB', '+447400123456', 'GB'],
+  ])('%s in %s is %s', (raw, region, e164, country) => {
+    expect(normalizePhone(raw, region)).toEqual({ ok: true, e164, country });
+  });
+
+  it.each([
+    ['123', 'is too short'],
+    ['hello', 'is not a phone number'],
+    ['+91 00000 00000', 'is not a valid number in IN'],
+    ['+999 1234567', 'unknown country calling code'],
+    ['+1234567890123456789', 'too long'],
+  ])('rejects %s with a reason', (raw, reason) => {
+    const result = normalizePhone(raw, 'IN');
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.reason).toContain(reason);
+  });
+
+  it('E.164 output normalizes to itself, whatever the default region', () => {
+    const valid = ['+919876543210', '+5511961234567', '+12015550123', '+447400123456', '+2348021234567'];
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...valid),
+        fc.constantFrom('IN', 'US', 'BR', 'DE'),
+        fc.constantFrom(' ', '-', ''),
+        (phone, region, sep) => {
+          const spaced = `${phone.slice(0, 3)}${sep}${phone.slice(3, 7)}${sep}${phone.slice(7)}`;
+          const first = normalizePhone(spaced, region);
+          expect(first.ok).toBe(true);
+          if (first.ok) expect(normalizePhone(first.e164, 'GB')).toEqual(first);
+        },
+      ),
+    );
+  });
+
+  it('derives a zone only for countries in one zone', () => {
+    expect(countryTimeZone('IN')).toBe('Asia/Kolkata');
+    expect(countryTimeZone('NG')).toBe('Africa/Lagos');
+    expect(countryTimeZone('DE')).toBe('Europe/Berlin');
+    expect(countryTimeZone('US')).toBeNull();
+    expect(countryTimeZone('BR')).toBeNull();
+  });
+});
+
+describe.each(postgresTargets)('contacts on $name', ({ url }) => {
+  let runtime: TestRuntime;
+  let ws: Workspace;
+  beforeAll(async () => {
+    runtime = await openTestRuntime({ postgresUrl: url });
+    ws = await createWorkspace(runtime.pg, { name: 'Contacts', defaultRegion: 'IN' });
+    await defineAttributes(runtime.pg, ws.id, [
+      { name: 'plan', type: 'string' },
+      { name: 'age', type: 'number' },
+      { name: 'vip', type: 'boolean' },
+      { name: 'birthday', type: 'date' },
+      { name: 'signed_up_at', type: 'datetime' },
+      { name: 'interests', type: 'string_list' },
+    ]);
+  });
+  afterAll(async () => runtime?.close());
+
+  it('creates a contact with typed attributes, a derived zone, tags and lists', async () => {
+    const result = await upsertContacts(runtime, ws, [
+      {
+        phone: '98765 43210',
+        attributes: {
+          plan: 'pro',
+          age: 31,
+          vip: true,
+          birthday: '1994-02-03',
+          signed_up_at: '2026-01-05T10:00:00+05:30',
+          interests: ['cricket', 'tech'],
+        },
+        tags: ['beta'],
+        lists: ['newsletter'],
+      },
+    ]);
+    expect(result).toMatchObject({ created: 1, updated: 0, unchanged: 0 });
+    const contact = await getContact(runtime, ws.id, result.ids[0]!);
+    expect(contact).toMatchObject({
+      phone: '+919876543210',
+      country: 'IN',
+      timezone: 'Asia/Kolkata',
+      tags: ['beta'],
+      lists: ['newsletter'],
+      attributes: {
+        plan: 'pro',
+        age: 31,
+        vip: true,
+        birthday: '1994-02-03',
+        signed_up_at: '2026-01-05T04:30:00.000Z',
+        interests: ['cricket', 'tech'],
+      },
+    });
+  });
+
+  it('the same upsert twice writes nothing the second time', async () => {
+    const input = [
+      {
+        external_id: 'u-1',
+        phone: '+5511961234567',
+        attributes: { plan: 'free' },
+        timezone: 'America/Sao_Paulo',
+      },
+    ];
+    const first = await upsertContacts(runtime, ws, input);
+    const before = await runtime.ch.rows<{ n: string }>(
+      `SELECT count() AS n FROM ${runtime.ch.database}.contacts`,
+    );
+    const second = await upsertContacts(runtime, ws, input);
+    const after = await runtime.ch.rows<{ n: string }>(
+      `SELECT count() AS n FROM ${runtime.ch.database}.contacts`,
+    );
+    expect(second).toEqual({ ids: first.ids, created: 0, updated: 0, unchanged: 1 });
+    expect(after).toEqual(before);
+  });
+
+  it('matches by external id, else by phone, and ids are stable', async () => {
+    const byPhone = await upsertContacts(runtime, ws, [{ phone: '+447400123456' }]);
+    const withExternal = await upsertContacts(runtime, ws, [
+      { phone: '+44 7400 123456', external_id: 'gb-1', attributes: { age: 40 } },
+    ]);
+    expect(withExternal.ids).toEqual(byPhone.ids);
+    expect(withExternal.updated).toBe(1);
+    const byExternal = await upsertContacts(runtime, ws, [{ external_id: 'gb-1', language: 'en' }]);
+    expect(byExternal.ids).toEqual(byPhone.ids);
+    const contact = await getContact(runtime, ws.id, byPhone.ids[0]!);
+    expect(contact).toMatchObject({
+      external_id: 'gb-1',
+      phone: '+447400123456',
+      language: 'en',
+      attributes: { age: 40 },
+      timezone: 'Europe/London',
+    });
+    expect((await findContactIdsByPhone(runtime, ws.id, ['+447400123456'])).get('+447400123456')).toBe(
+      byPhone.ids[0],
+    );
+  });
+
+  it('a changed phone moves the identity', async () => {
+    const { ids } = await upsertContacts(runtime, ws, [{ external_id: 'mover', phone: '+2348021234567' }]);
+    await upsertContacts(runtime, ws, [{ external_id: 'mover', phone: '+2348021234568' }]);
+    const found = await findContactIdsByPhone(runtime, ws.id, ['+2348021234567', '+2348021234568']);
+    expect(found.get('+2348021234567')).toBeUndefined();
+    expect(found.get('+2348021234568')).toBe(ids[0]);
+  });
+
+  it('one bad input rejects the batch with field paths, and nothing is written', async () => {
+    const error = await rejection(
+      upsertContacts(runtime, ws, [
+        { phone: '+919812345670' },
+        { phone: '12' },
+        { external_id: 'x', attributes: { age: 'old', colour: 'red', birthday: '2026-02-30' } },
+        {},
+        { external_id: 'y', timezone: 'Mars/Base', tags: ['ok', ''] },
+      ]),
+    );
+    expect(error.errors.map((e) => e.path)).toEqual([
+      '/body/1/phone',
+      '/body/2/attributes/age',
+      '/body/2/attributes/colour',
+      '/body/2/attributes/birthday',
+      '/body/3',
+      '/body/4/timezone',
+      '/body/4/tags/1',
+    ]);
+    expect(error.errors[2]!.message).toContain('unknown attribute');
+    expect(await findContactIdsByPhone(runtime, ws.id, ['+919812345670'])).toEqual(new Map());
+  });
+
+  it('rejects a phone that belongs to another contact', async () => {
+    await upsertContacts(runtime, ws, [
+      { external_id: 'a1', phone: '+919811111111' },
+      { external_id: 'b1', phone: '+919822222222' },
+    ]);
+    const error = await rejection(
+      upsertContacts(runtime, ws, [{ external_id: 'a1', phone: '+919822222222' }]),
+    );
+    expect(error.errors[0]).toMatchObject({ path: '/body/0/phone', code: 'identity_conflict' });
+    const other = await rejection(
+      upsertContacts(runtime, ws, [{ external_id: 'c1', phone: '+919822222222' }]),
+    );
+    expect(other.errors[0]).toMatchObject({ path: '/body/0/external_id' });
+  });
+
+  it('null removes an attribute; tags and lists accumulate and can be removed', async () => {
+    const { ids } = await upsertContacts(runtime, ws, [
+      { external_id: 'tagger', attributes: { plan: 'pro', age: 3 }, tags: ['a'] },
+    ]);
+    await upsertContacts(runtime, ws, [{ external_id: 'tagger', attributes: { age: null }, tags: ['b'] }]);
+    let contact = await getContact(runtime, ws.id, ids[0]!);
+    expect(contact?.attributes).toEqual({ plan: 'pro' });
+    expect(contact?.tags).toEqual(['a', 'b']);
+    expect(await updateMemberships(runtime, ws.id, ids, { removeTags: ['a'], addLists: ['vip'] })).toEqual({
+      changed: 1,
+      missing: [],
+    });
+    contact = await getContact(runtime, ws.id, ids[0]!);
+    expect(contact).toMatchObject({ tags: ['b'], lists: ['vip'], attributes: { plan: 'pro' } });
+  });
+
+  it('in-batch duplicates merge into one contact', async () => {
+    const result = await upsertContacts(runtime, ws, [
+      { phone: '+919833333333', tags: ['x'] },
+      { phone: '+919833333333', external_id: 'dup', tags: ['y'] },
+    ]);
+    expect(result.ids[0]).toBe(result.ids[1]);
+    expect(result.created).toBe(1);
+    expect((await getContact(runtime, ws.id, result.ids[0]!))?.tags).toEqual(['x', 'y']);
+  });
+
+  it('upsert is idempotent for any batch (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            external_id: fc.constantFrom('p1', 'p2', 'p3'),
+            attributes: fc.record(
+              { age: fc.integer({ min: 0, max: 120 }), plan: fc.constantFrom('free', 'pro') },
+              { requiredKeys: [] },
+            ),
+            tags: fc.subarray(['t1', 't2', 't3']),
+          }),
+          { minLength: 1, maxLength: 5 },
+        ),
+        async (batch) => {
+          await upsertContacts(runtime, ws, batch);
+          const again = await upsertContacts(runtime, ws, batch);
+          expect(again.created + again.updated).toBe(0);
+        },
+      ),
+      { numRuns: 8 },
+    );
+  });
+
+  it('consent: history, current state, contact map, export', async () => {
+    const { ids } = await upsertContacts(runtime, ws, [
+      {
+        phone: '+919844444444',
+        consent: [
+          {
+            channel: 'whatsapp',
+            purpose: 'marketing',
+            status: 'opted_in',
+            source: 'signup_form',
+            proof: 'ticked box',
+          },
+        ],
+      },
+    ]);
+    const id = ids[0]!;
+    expect((await getContact(runtime, ws.id, id))?.consent).toEqual({ 'whatsapp.marketing': 'opted_in' });
+    await recordConsent(runtime, ws.id, id, [
+      {
+        channel: 'whatsapp',
+        purpose: 'marketing',
+        status: 'opted_out',
+        source: 'reply_stop',
+        actor: 'contact',
+      },
+    ]);
+    // An older record arriving late is kept in history but does not override the newer decision.
+    await recordConsent(runtime, ws.id, id, [
+      {
+        channel: 'whatsapp',
+        purpose: 'marketing',
+        status: 'opted_in',
+        source: 'paper',
+        recorded_at: '2020-01-01T00:00:00Z',
+      },
+    ]);
+    expect(await currentConsent(runtime.pg, ws.id, [id, 'ct_none'], 'whatsapp', 'marketing')).toEqual(
+      new Map([[id, 'opted_out']]),
+    );
+    expect((await getContact(runtime, ws.id, id))?.consent).toEqual({ 'whatsapp.marketing': 'opted_out' });
+    const exported = await exportConsent(runtime.pg, ws.id, id);
+    expect(exported.history.map((h) => [h.status, h.source])).toEqual([
+      ['opted_in', 'paper'],
+      ['opted_in', 'signup_form'],
+      ['opted_out', 'reply_stop'],
+    ]);
+    expect(exported.history[1]!.proof).toBe('ticked box');
+    // Re-importing the same consent is not a change.
+    await upsertContacts(runtime, ws, [
+      {
+        phone: '+919844444444',
+        consent: [{ channel: 'whatsapp', purpose: 'marketing', status: 'opted_out', source: 'import' }],
+      },
+    ]);
+    expect((await exportConsent(runtime.pg, ws.id, id)).history).toHaveLength(3);
+  });
+
+  it('rejects bad consent with paths', async () => {
+    const { ids } = await upsertContacts(runtime, ws, [{ phone: '+919855555555' }]);
+    const error = await rejection(
+      recordConsent(runtime, ws.id, ids[0]!, [
+        { channel: 'fax', purpose: 'marketing', status: 'maybe', source: '' } as never,
+      ]),
+    );
+    expect(error.errors.map((e) => e.path)).toEqual(['/body/0/channel', '/body/0/status', '/body/0/source']);
+  });
+
+  it('erase removes the contact from every table', async () => {
+    const { ids } = await upsertContacts(runtime, ws, [
+      {
+        phone: '+919866666666',
+        external_id: 'gone',
+        consent: [{ channel: 'whatsapp', purpose: 'marketing', status: 'opted_in', source: 'x' }],
+      },
+    ]);
+    const id = ids[0]!;
+    const db = runtime.ch.database;
+    await runtime.ch.insert('events', [
+      {
+        workspace_id: ws.id,
+        name: 'app_open',
+        contact_id: id,
+        ts: '2026-01-01 00:00:00.000',
+        event_id: 'e1',
+        properties: '{}',
+      },
+    ]);
+    await runtime.ch.insert('sends', [
+      {
+        workspace_id: ws.id,
+        send_id: 's1',
+        contact_id: id,
+        phone: '+919866666666',
+        provider_message_id: 'wamid.1',
+        outcome: 'accepted',
+        sent_at: '2026-01-01 00:00:00.000',
+      },
+    ]);
+    await runtime.ch.insert('message_statuses', [
+      {
+        workspace_id: ws.id,
+        provider_message_id: 'wamid.1',
+        status: 'delivered',
+        ts: '2026-01-01 00:00:00.000',
+        recipient: '919866666666',
+      },
+    ]);
+    const report = await eraseContact(runtime, ws.id, id);
+    expect(report.clickhouseTables).toEqual(
+      expect.arrayContaining([
+        'contacts',
+        'contact_identities',
+        'events',
+        'sends',
+        'contact_activity',
+        'message_statuses',
+      ]),
+    );
+    expect(report.postgresTables).toEqual(expect.arrayContaining(['consent_records', 'consent_current']));
+    for (const table of ['contacts', 'contact_identities', 'events', 'sends', 'contact_activity']) {
+      const rows = await runtime.ch.rows(`SELECT * FROM ${db}.${table} WHERE contact_id = {id:String}`, {
+        id,
+      });
+      expect(rows, table).toEqual([]);
+    }
+    expect(
+      await runtime.ch.rows(`SELECT * FROM ${db}.message_statuses WHERE provider_message_id = 'wamid.1'`),
+    ).toEqual([]);
+    expect(
+      (await runtime.pg.query('SELECT * FROM consent_records WHERE contact_id = $1', [id])).rows,
+    ).toEqual([]);
+    expect(await getContacts(runtime, ws.id, [id])).toEqual([]);
+  });
+
+  it('workspaces never see each other', async () => {
+    const other = await createWorkspace(runtime.pg, { name: 'Other', defaultRegion: 'IN' });
+    const mine = await upsertContacts(runtime, ws, [{ phone: '+919877777777' }]);
+    const theirs = await upsertContacts(runtime, other, [{ phone: '+919877777777' }]);
+    expect(theirs.ids[0]).not.toBe(mine.ids[0]);
+    expect(theirs.created).toBe(1);
+    expect(await getContacts(runtime, other.id, mine.ids)).toEqual([]);
+  });
+});
