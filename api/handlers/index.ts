@@ -3,6 +3,7 @@ import * as contacts from './contacts.ts';
 import * as events from './events.ts';
 import * as imports from './imports.ts';
 import * as analytics from './analytics.ts';
+import * as dashboards from './dashboards.ts';
 import * as system from './system.ts';
 import * as whatsapp from './whatsapp.ts';
 
@@ -14,4 +15,5 @@ export const handlers: Handlers = {
   ...imports,
   ...whatsapp,
   ...analytics,
+  ...dashboards,
 };
