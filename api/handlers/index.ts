@@ -1,9 +1,9 @@
 import type { Handlers } from '../types.ts';
+import * as analytics from './analytics.ts';
 import * as contacts from './contacts.ts';
+import * as dashboards from './dashboards.ts';
 import * as events from './events.ts';
 import * as imports from './imports.ts';
-import * as analytics from './analytics.ts';
-import * as dashboards from './dashboards.ts';
 import * as system from './system.ts';
 import * as whatsapp from './whatsapp.ts';
 
