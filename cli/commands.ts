@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerContactCommands } from './contacts.ts';
+import { registerAnalyticsCommands } from './analytics.ts';
 import { registerCoreCommands } from './core.ts';
 import { registerDemoCommands } from './demo.ts';
 
@@ -8,4 +9,5 @@ export function registerCommands(program: Command): void {
   registerCoreCommands(program);
   registerContactCommands(program);
   registerDemoCommands(program);
+  registerAnalyticsCommands(program);
 }
