@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { registerContactCommands } from './contacts.ts';
 import { registerAnalyticsCommands } from './analytics.ts';
+import { registerContactCommands } from './contacts.ts';
 import { registerCoreCommands } from './core.ts';
 import { registerDemoCommands } from './demo.ts';
 
