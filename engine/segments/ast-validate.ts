@@ -29,11 +29,15 @@ export function validateAst(tree: unknown): AstProblem[] {
     if (typeof v !== 'string' || v.length > max) fail(path, `must be a string of at most ${max} characters`);
   };
   const literal = (v: unknown, path: string) => {
-    if (!isObject(v)) return fail(path, 'must be a literal {type, value}');
+    if (!isObject(v)) {
+      fail(path, 'must be a literal {type, value}');
+      return;
+    }
     keys(v, path, ['type', 'value']);
     switch (v.type) {
       case 'string':
-        return str(v.value, `${path}/value`);
+        str(v.value, `${path}/value`);
+        return;
       case 'number':
         if (typeof v.value !== 'number' || !Number.isFinite(v.value))
           fail(`${path}/value`, 'must be a finite number');
@@ -57,27 +61,36 @@ export function validateAst(tree: unknown): AstProblem[] {
     }
   };
   const duration = (v: unknown, path: string) => {
-    if (!isObject(v)) return fail(path, 'must be a duration {amount, unit}');
+    if (!isObject(v)) {
+      fail(path, 'must be a duration {amount, unit}');
+      return;
+    }
     keys(v, path, ['amount', 'unit']);
     if (!Number.isInteger(v.amount) || (v.amount as number) < 1 || (v.amount as number) > 100_000)
       fail(`${path}/amount`, 'must be a whole number from 1 to 100000');
     if (!UNITS.includes(v.unit as string)) fail(`${path}/unit`, `must be one of ${UNITS.join(', ')}`);
   };
   const window = (v: unknown, path: string) => {
-    if (!isObject(v)) return fail(path, 'must be a window');
+    if (!isObject(v)) {
+      fail(path, 'must be a window');
+      return;
+    }
     switch (v.kind) {
       case 'in-last':
       case 'more-than-ago':
         keys(v, path, ['kind', 'duration']);
-        return duration(v.duration, `${path}/duration`);
+        duration(v.duration, `${path}/duration`);
+        return;
       case 'since':
       case 'before':
         keys(v, path, ['kind', 'at']);
-        return literal(v.at, `${path}/at`);
+        literal(v.at, `${path}/at`);
+        return;
       case 'between':
         keys(v, path, ['kind', 'from', 'to']);
         literal(v.from, `${path}/from`);
-        return literal(v.to, `${path}/to`);
+        literal(v.to, `${path}/to`);
+        return;
       default:
         fail(`${path}/kind`, 'must be in-last, more-than-ago, since, before or between');
     }
@@ -86,20 +99,24 @@ export function validateAst(tree: unknown): AstProblem[] {
     const op = v.op as string;
     if (COMPARE.includes(op) || ['contains', 'starts-with', 'ends-with', 'matches', 'has'].includes(op)) {
       keys(v, path, [...base, 'op', 'value']);
-      return literal(v.value, `${path}/value`);
+      literal(v.value, `${path}/value`);
+      return;
     }
     switch (op) {
       case 'in':
       case 'not-in':
         keys(v, path, [...base, 'op', 'values']);
-        if (!Array.isArray(v.values) || v.values.length === 0 || v.values.length > 1000)
-          return fail(`${path}/values`, 'must be 1 to 1000 literals');
-        v.values.forEach((item, i) => literal(item, `${path}/values/${i}`));
+        if (!Array.isArray(v.values) || v.values.length === 0 || v.values.length > 1000) {
+          fail(`${path}/values`, 'must be 1 to 1000 literals');
+          return;
+        }
+        for (const [i, item] of v.values.entries()) literal(item, `${path}/values/${i}`);
         return;
       case 'between':
         keys(v, path, [...base, 'op', 'from', 'to']);
         literal(v.from, `${path}/from`);
-        return literal(v.to, `${path}/to`);
+        literal(v.to, `${path}/to`);
+        return;
       case 'is-set':
       case 'is-not-set':
       case 'anniversary-today':
@@ -112,31 +129,47 @@ export function validateAst(tree: unknown): AstProblem[] {
         return;
       case 'window':
         keys(v, path, [...base, 'op', 'window']);
-        return window(v.window, `${path}/window`);
+        window(v.window, `${path}/window`);
+        return;
       default:
         fail(`${path}/op`, 'is not a known operator');
     }
   };
   const property = (v: unknown, path: string, depth: number): void => {
-    if (depth > MAX_DEPTH) return fail(path, 'is nested too deeply');
-    if (!isObject(v)) return fail(path, 'must be a property condition');
+    if (depth > MAX_DEPTH) {
+      fail(path, 'is nested too deeply');
+      return;
+    }
+    if (!isObject(v)) {
+      fail(path, 'must be a property condition');
+      return;
+    }
     if (v.kind === 'and' || v.kind === 'or') {
       keys(v, path, ['kind', 'items']);
-      if (!Array.isArray(v.items) || v.items.length < 1)
-        return fail(`${path}/items`, 'must be a non-empty array');
-      v.items.forEach((item, i) => property(item, `${path}/items/${i}`, depth + 1));
+      if (!Array.isArray(v.items) || v.items.length < 1) {
+        fail(`${path}/items`, 'must be a non-empty array');
+        return;
+      }
+      for (const [i, item] of v.items.entries()) property(item, `${path}/items/${i}`, depth + 1);
       return;
     }
     if (v.kind === 'not') {
       keys(v, path, ['kind', 'item']);
-      return property(v.item, `${path}/item`, depth + 1);
+      property(v.item, `${path}/item`, depth + 1);
+      return;
     }
-    if (v.kind !== 'property') return fail(`${path}/kind`, 'must be property, and, or or not');
+    if (v.kind !== 'property') {
+      fail(`${path}/kind`, 'must be property, and, or or not');
+      return;
+    }
     str(v.property, `${path}/property`, 200);
     predicate(v, path, ['kind', 'property']);
   };
   const count = (v: unknown, path: string) => {
-    if (!isObject(v)) return fail(path, 'must be a count {op, value}');
+    if (!isObject(v)) {
+      fail(path, 'must be a count {op, value}');
+      return;
+    }
     keys(v, path, ['op', 'value']);
     if (!['at-least', 'at-most', 'exactly'].includes(v.op as string))
       fail(`${path}/op`, 'must be at-least, at-most or exactly');
@@ -147,36 +180,49 @@ export function validateAst(tree: unknown): AstProblem[] {
     if (v[key] !== undefined) check(v[key], `${path}/${key}`);
   };
   const expr = (v: unknown, path: string, depth: number): void => {
-    if (depth > MAX_DEPTH) return fail(path, 'is nested too deeply');
-    if (!isObject(v)) return fail(path, 'must be a condition');
+    if (depth > MAX_DEPTH) {
+      fail(path, 'is nested too deeply');
+      return;
+    }
+    if (!isObject(v)) {
+      fail(path, 'must be a condition');
+      return;
+    }
     const where = (x: unknown, p: string) => property(x, p, depth + 1);
     switch (v.kind) {
       case 'and':
       case 'or':
         keys(v, path, ['kind', 'items']);
-        if (!Array.isArray(v.items) || v.items.length < 1)
-          return fail(`${path}/items`, 'must be a non-empty array');
-        v.items.forEach((item, i) => expr(item, `${path}/items/${i}`, depth + 1));
+        if (!Array.isArray(v.items) || v.items.length < 1) {
+          fail(`${path}/items`, 'must be a non-empty array');
+          return;
+        }
+        for (const [i, item] of v.items.entries()) expr(item, `${path}/items/${i}`, depth + 1);
         return;
       case 'not':
         keys(v, path, ['kind', 'item']);
-        return expr(v.item, `${path}/item`, depth + 1);
+        expr(v.item, `${path}/item`, depth + 1);
+        return;
       case 'constant':
         keys(v, path, ['kind', 'value']);
         if (typeof v.value !== 'boolean') fail(`${path}/value`, 'must be a boolean');
         return;
       case 'attribute':
         str(v.attribute, `${path}/attribute`, 200);
-        return predicate(v, path, ['kind', 'attribute']);
+        predicate(v, path, ['kind', 'attribute']);
+        return;
       case 'tagged':
         keys(v, path, ['kind', 'tag']);
-        return str(v.tag, `${path}/tag`);
+        str(v.tag, `${path}/tag`);
+        return;
       case 'in-list':
         keys(v, path, ['kind', 'list']);
-        return str(v.list, `${path}/list`);
+        str(v.list, `${path}/list`);
+        return;
       case 'in-segment':
         keys(v, path, ['kind', 'segment']);
-        return str(v.segment, `${path}/segment`);
+        str(v.segment, `${path}/segment`);
+        return;
       case 'consent':
         keys(v, path, ['kind', 'state', 'channel', 'purpose']);
         if (!['subscribed', 'unsubscribed'].includes(v.state as string))
@@ -190,19 +236,22 @@ export function validateAst(tree: unknown): AstProblem[] {
         keys(v, path, ['kind', 'percent', 'seed']);
         if (typeof v.percent !== 'number' || !(v.percent > 0 && v.percent <= 100))
           fail(`${path}/percent`, 'must be more than 0 and at most 100');
-        return str(v.seed, `${path}/seed`);
+        str(v.seed, `${path}/seed`);
+        return;
       case 'event':
         keys(v, path, ['kind', 'event', 'where', 'count', 'window']);
         str(v.event, `${path}/event`);
         count(v.count, `${path}/count`);
         optional(v, 'where', path, where);
-        return optional(v, 'window', path, window);
+        optional(v, 'window', path, window);
+        return;
       case 'event-time':
         keys(v, path, ['kind', 'which', 'event', 'where', 'window']);
         if (v.which !== 'first' && v.which !== 'last') fail(`${path}/which`, 'must be first or last');
         str(v.event, `${path}/event`);
         optional(v, 'where', path, where);
-        return optional(v, 'window', path, window);
+        optional(v, 'window', path, window);
+        return;
       case 'event-aggregate':
         keys(v, path, ['kind', 'fn', 'property', 'event', 'where', 'window', 'op', 'value']);
         if (!['sum', 'avg', 'min', 'max', 'count-distinct'].includes(v.fn as string))
@@ -213,7 +262,8 @@ export function validateAst(tree: unknown): AstProblem[] {
         if (typeof v.value !== 'number' || !Number.isFinite(v.value))
           fail(`${path}/value`, 'must be a finite number');
         optional(v, 'where', path, where);
-        return optional(v, 'window', path, window);
+        optional(v, 'window', path, window);
+        return;
       case 'event-sequence': {
         keys(v, path, ['kind', 'first', 'next', 'negated', 'within', 'window']);
         for (const step of ['first', 'next'] as const) {
@@ -228,11 +278,13 @@ export function validateAst(tree: unknown): AstProblem[] {
         }
         if (typeof v.negated !== 'boolean') fail(`${path}/negated`, 'must be a boolean');
         duration(v.within, `${path}/within`);
-        return optional(v, 'window', path, window);
+        optional(v, 'window', path, window);
+        return;
       }
       case 'last-seen':
         keys(v, path, ['kind', 'window']);
-        return window(v.window, `${path}/window`);
+        window(v.window, `${path}/window`);
+        return;
       case 'message': {
         keys(v, path, ['kind', 'action', 'target', 'count', 'window']);
         if (!['received', 'read', 'replied', 'failed'].includes(v.action as string))
@@ -242,7 +294,8 @@ export function validateAst(tree: unknown): AstProblem[] {
           fail(`${path}/target`, 'must be {type: campaign|template, name} or {type: any}');
         else if (t.type !== 'any') str(t.name, `${path}/target/name`);
         count(v.count, `${path}/count`);
-        return optional(v, 'window', path, window);
+        optional(v, 'window', path, window);
+        return;
       }
       default:
         fail(`${path}/kind`, 'is not a known condition kind');

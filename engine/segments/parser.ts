@@ -710,17 +710,17 @@ class Parser {
   // ---- token helpers ----
 
   private peek(): Token {
-    return this.tokens[this.pos] ?? this.tokens[this.tokens.length - 1]!;
+    return this.tokens[Math.min(this.pos, this.tokens.length - 1)]!;
   }
   private peekAt(n: number): Token {
     return this.tokens[Math.min(this.pos + n, this.tokens.length - 1)]!;
   }
   private previous(): Token {
-    return this.tokens[Math.max(0, this.pos - 1)]!;
+    return this.tokens[Math.min(Math.max(0, this.pos - 1), this.tokens.length - 1)]!;
   }
   private next(): Token {
     const token = this.peek();
-    if (token.type !== 'eof') this.pos++;
+    this.pos++;
     return token;
   }
   private isWord(word: string): boolean {
