@@ -5,74 +5,8 @@ import { stripLocations } from '../engine/segments/ast.ts';
 import { validateAst } from '../engine/segments/ast-validate.ts';
 import { compileSegment, parseSegment } from '../engine/segments/index.ts';
 import type { SegmentSchema } from '../engine/segments/schema.ts';
+import { CONTRACT_EXAMPLES, SCHEMA } from './helpers/segment-examples.ts';
 
-export const CONTRACT_EXAMPLES = [
-  'country = "IN"',
-  'age >= 25 and age < 40',
-  'age between 18 and 30                 -- inclusive at both ends',
-  'plan in ("pro", "team")',
-  'plan not in ("free")',
-  'email is set                          -- present and not empty',
-  'email is not set',
-  'name contains "kumar"                 -- case-insensitive',
-  'email ends with "@gmail.com"',
-  'name starts with "A"',
-  'city matches "^(Mum|Pun)"             -- RE2 regular expression',
-  'interests has "cricket"               -- string-list attribute',
-  'created_at in last 30 days            -- now - 30 days < t <= now',
-  'created_at more than 90 days ago      -- t < now - 90 days',
-  'created_at before 2026-01-01          -- a date is midnight in the workspace time zone',
-  'created_at between 2026-01-01 and 2026-02-01   -- inclusive start, exclusive end',
-  "birthday is anniversary today         -- month and day match today in the contact's time zone",
-  'birthday anniversary in next 7 days   -- month-day falls within the next 7 local days, today included',
-  'not (plan = "pro")',
-  'tagged "vip"',
-  'in list "newsletter"',
-  'in segment "high_value"               -- a named segment of the workspace; cycles are a compile error',
-  'subscribed to whatsapp marketing      -- current consent state for channel and purpose is opted in',
-  'unsubscribed from whatsapp marketing  -- current state is opted out (never asked is neither)',
-  'did "purchase"                                          -- at least once, ever',
-  'did "purchase" in last 30 days',
-  'did "purchase" where amount > 100 and currency = "INR" at least 2 times in last 30 days',
-  'did "purchase" exactly 1 time',
-  'did "purchase" at most 3 times since 2026-01-01         -- zero times counts: contacts with no purchase match',
-  'did "purchase" between 2026-01-01 and 2026-02-01',
-  'did not "app_open" in last 14 days                      -- count in the window is zero',
-  'first did "purchase" in last 7 days                     -- the first purchase ever is in the window',
-  'last did "purchase" more than 60 days ago               -- has purchased, and not in the last 60 days',
-  'sum of amount over "purchase" in last 90 days > 5000    -- also avg, min, max, count distinct',
-  'did "signup" then "purchase" within 7 days              -- some signup a, purchase b: a.t < b.t <= a.t + 7 days',
-  'did "add_to_cart" then not "purchase" within 1 hour     -- some add_to_cart a with a.t + 1 hour <= now and no purchase in (a.t, a.t + 1 hour]',
-  'last seen in last 7 days                                -- any event, or last_seen_at, in the window',
-  'received campaign "diwali_sale"                 -- a send of that campaign reached at least sent',
-  'read campaign "diwali_sale"',
-  'replied to campaign "diwali_sale"',
-  'failed campaign "diwali_sale"',
-  'received template "order_update" at least 3 times in last 7 days',
-  'received any message in last 24 hours',
-  'sample 10% seed "exp-42"    -- deterministic per (contact, seed): the same contacts every run, about 10% of them',
-];
-
-export const SCHEMA: SegmentSchema = {
-  timezone: 'Asia/Kolkata',
-  attributes: {
-    age: 'number',
-    plan: 'string',
-    email: 'string',
-    name: 'string',
-    city: 'string',
-    interests: 'string_list',
-    birthday: 'date',
-    vip: 'boolean',
-  },
-  events: {
-    purchase: { amount: ['number'], currency: ['string'] },
-    app_open: {},
-    signup: {},
-    add_to_cart: {},
-  },
-  segments: { high_value: { version: 1, root: { kind: 'tagged', tag: 'vip' } } },
-};
 const NOW = new Date('2026-03-15T12:00:00Z');
 const compile = (text: string) => compileSegment(text, SCHEMA, { workspaceId: 'ws_1', now: NOW });
 
