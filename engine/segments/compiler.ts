@@ -76,7 +76,11 @@ class Params {
   private n = 0;
   add(value: unknown, type: string): string {
     const name = `p${this.n++}`;
-    this.values[name] = value;
+    // The client refuses numbers beyond 2^53; ClickHouse reads them exactly from text.
+    this.values[name] =
+      typeof value === 'number' && !Number.isSafeInteger(value) && Number.isFinite(value)
+        ? String(value)
+        : value;
     return `{${name}:${type}}`;
   }
   string(value: string): string {

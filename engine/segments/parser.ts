@@ -447,8 +447,8 @@ class Parser {
     }
     const token = this.peek();
     const value = this.expectNumber();
-    if (!Number.isInteger(value) || value < 0)
-      this.error(token, 'invalid-count', 'a count is a whole number, 0 or more', ['0, 1, 2, ...']);
+    if (!Number.isInteger(value) || value < 0 || value > 1_000_000_000)
+      this.error(token, 'invalid-count', 'a count is a whole number from 0 to 1000000000', ['0, 1, 2, ...']);
     if (!this.acceptWord('times')) this.acceptWord('time');
     return { op: op!, value };
   }
