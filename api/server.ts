@@ -63,6 +63,14 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
       });
   });
 
+  // Routes with `x-fastify-config: { rawBody: true }` (signed webhooks) get the exact bytes received,
+  // since a signature covers bytes, not parsed JSON; every other route parses JSON as before.
+  const parseJson = app.getDefaultJsonParser('error', 'ignore');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    if ((request.routeOptions.config as { rawBody?: boolean } | undefined)?.rawBody) return done(null, body);
+    parseJson(request, (body as Buffer).toString('utf8'), done);
+  });
+
   // NDJSON bodies arrive as text; their handlers parse and validate them item by item.
   app.addContentTypeParser(
     ['application/x-ndjson', 'application/ndjson'],

@@ -1,5 +1,7 @@
 import type { Handlers } from '../types.ts';
+import * as analytics from './analytics.ts';
 import * as contacts from './contacts.ts';
+import * as dashboards from './dashboards.ts';
 import * as events from './events.ts';
 import * as imports from './imports.ts';
 import * as segments from './segments.ts';
@@ -14,4 +16,6 @@ export const handlers: Handlers = {
   ...events,
   ...imports,
   ...whatsapp,
+  ...analytics,
+  ...dashboards,
 };
