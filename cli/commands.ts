@@ -3,6 +3,7 @@ import { registerAnalyticsCommands } from './analytics.ts';
 import { registerContactCommands } from './contacts.ts';
 import { registerCoreCommands } from './core.ts';
 import { registerDemoCommands } from './demo.ts';
+import { registerSegmentCommands } from './segments.ts';
 
 /** Each feature registers its commands here, one module each. */
 export function registerCommands(program: Command): void {
@@ -10,4 +11,5 @@ export function registerCommands(program: Command): void {
   registerContactCommands(program);
   registerDemoCommands(program);
   registerAnalyticsCommands(program);
+  registerSegmentCommands(program);
 }
