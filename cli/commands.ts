@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { registerCoreCommands } from './core.ts';
+import { registerSimCommands } from './sim.ts';
 
 /** Each feature registers its commands here, one module each. */
 export function registerCommands(program: Command): void {
   registerCoreCommands(program);
+  registerSimCommands(program);
 }

@@ -162,6 +162,15 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Ru
       });
     }
     if (what === 'counts' && method === 'GET') return json(res, 200, sim.counts);
+    if (what === 'stats' && method === 'GET') {
+      const cpu = process.cpuUsage();
+      return json(res, 200, {
+        cpuMicros: cpu.user + cpu.system,
+        rssBytes: process.memoryUsage().rss,
+        pendingTasks: sim.clock.pending,
+        logEntries: sim.log.length,
+      });
+    }
     if (what === 'faults' && method === 'POST') {
       sim.injectFault(body as unknown as Fault);
       return json(res, 200, { ok: true });

@@ -257,7 +257,8 @@ export class Simulator {
     if (entry.kind === 'status' && entry.status)
       this.counts[`status_${entry.status}`] = (this.counts[`status_${entry.status}`] ?? 0) + 1;
     this.log.push({ seq: this.logSeq++, at: new Date(this.now()).toISOString(), ...entry });
-    if (this.log.length > this.options.maxLogEntries) {
+    // Trim in chunks so a full log costs amortized O(1) per entry, not a shift of the whole array.
+    if (this.log.length > this.options.maxLogEntries * 1.1) {
       this.log.splice(0, this.log.length - this.options.maxLogEntries);
       this.counts.log_dropped = this.logSeq - this.log.length;
     }
@@ -1029,7 +1030,20 @@ const formatters = new Map<string, Intl.DateTimeFormat>();
 const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 
 /** Local hour (0-23) and weekday (0 = Sunday) of an instant in a zone. */
+const localHours = new Map<string, { hour: number; weekday: number }>();
+
 export function localTime(at: number, timezone: string): { hour: number; weekday: number } {
+  // Every zone's offset is a whole number of quarter hours, so the answer is constant per quarter hour.
+  const key = `${timezone}\u0000${Math.floor(at / 900_000)}`;
+  const cached = localHours.get(key);
+  if (cached) return cached;
+  if (localHours.size > 100_000) localHours.clear();
+  const computed = computeLocalTime(at, timezone);
+  localHours.set(key, computed);
+  return computed;
+}
+
+function computeLocalTime(at: number, timezone: string): { hour: number; weekday: number } {
   let format = formatters.get(timezone);
   if (!format) {
     format = new Intl.DateTimeFormat('en-US', {

@@ -158,8 +158,9 @@ export class WebhookSender {
     let delay = o.baseLatencyMs;
     if (rng.chance(o.lateRate)) delay += Math.round(rng.exponential(o.lateMeanMs));
     if (rng.chance(o.outOfOrderRate)) delay += rng.int(0, o.reorderWindowMs);
-    const body = JSON.stringify(payload);
     this.sim.record({ kind: 'webhook_emitted', detail: { key, field, payload } });
+    if (!this.options.url) return;
+    const body = JSON.stringify(payload);
     this.sim.clock.after(delay, () => this.post(key, field, body, 0, false));
     if (rng.chance(o.duplicateRate))
       this.sim.clock.after(delay + rng.int(0, o.reorderWindowMs), () => this.post(key, field, body, 0, true));

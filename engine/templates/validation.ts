@@ -449,7 +449,18 @@ export function parameterOrder(names: string[]): string[] {
   return names.every((n) => POSITIONAL.test(n)) ? [...names].sort((a, b) => Number(a) - Number(b)) : names;
 }
 
+const shapes = new WeakMap<MetaTemplateDefinition, TemplateShape>();
+
 export function templateShape(definition: MetaTemplateDefinition): TemplateShape {
+  let shape = shapes.get(definition);
+  if (!shape) {
+    shape = computeShape(definition);
+    shapes.set(definition, shape);
+  }
+  return shape;
+}
+
+function computeShape(definition: MetaTemplateDefinition): TemplateShape {
   const header = definition.components.find((c) => c.type === 'HEADER') as
     | Extract<MetaComponent, { type: 'HEADER' }>
     | undefined;
