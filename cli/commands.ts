@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerAnalyticsCommands } from './analytics.ts';
 import { registerCoreCommands } from './core.ts';
 import { registerSimCommands } from './sim.ts';
 
@@ -6,4 +7,5 @@ import { registerSimCommands } from './sim.ts';
 export function registerCommands(program: Command): void {
   registerCoreCommands(program);
   registerSimCommands(program);
+  registerAnalyticsCommands(program);
 }
