@@ -726,13 +726,15 @@ export class Simulator {
     if (after === before) return;
     n.quality = after;
     const portfolio = this.portfolio(n.portfolioId);
-    let event = after === 'GREEN' ? 'UNFLAGGED' : 'FLAGGED';
+    // Meta names RED "FLAGGED" and recovery "UNFLAGGED"; it names no event for Medium, so the
+    // simulator sends "YELLOW" there (see simulator/README.md). A tier lost to RED adds a DOWNGRADE.
+    const event = after === 'GREEN' ? 'UNFLAGGED' : after === 'YELLOW' ? 'YELLOW' : 'FLAGGED';
+    let downgraded = false;
     if (after === 'RED') {
-      // Low quality costs a tier.
       const lower = TIER_ORDER[Math.max(0, TIER_ORDER.indexOf(portfolio.tier) - 1)]!;
       if (lower !== portfolio.tier) {
         portfolio.tier = lower;
-        event = 'DOWNGRADE';
+        downgraded = true;
       }
     }
     this.record({
@@ -741,6 +743,7 @@ export class Simulator {
       detail: { from: before, to: after, event, tier: portfolio.tier, share },
     });
     this.webhooks.quality(n, event, portfolio.tier);
+    if (downgraded) this.webhooks.quality(n, 'DOWNGRADE', portfolio.tier);
   }
 
   private optOut(n: NumberState, phone: string, how: string): void {
