@@ -62,7 +62,7 @@ const url = await new Promise<string>((resolve, reject) => {
 });
 
 const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-const { hostname, port } = new URL(url);
+const target = { hostname: new URL(url).hostname, port: new URL(url).port };
 
 function call(method: string, path: string, payload?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -71,12 +71,15 @@ function call(method: string, path: string, payload?: string): Promise<{ status:
       headers['content-type'] = 'application/json';
       headers['content-length'] = Buffer.byteLength(payload);
     }
-    const req = request({ agent, hostname, port, path, method, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-      res.on('error', reject);
-    });
+    const req = request(
+      { agent, hostname: target.hostname, port: target.port, path, method, headers },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(payload);
   });
@@ -137,10 +140,32 @@ async function run(total: number, offset: number) {
   };
 }
 
+/** The same client against a bare Node http server that answers a fixed acceptance: the ceiling of
+ * Node's HTTP on this machine right now, so the simulator's figure can be read on a loaded machine. */
+async function baseline(total: number) {
+  const script = `const http=require('node:http');const body=JSON.stringify({messaging_product:'whatsapp',contacts:[{input:'1',wa_id:'1'}],messages:[{id:'wamid.x',message_status:'accepted'}]});
+    const s=http.createServer({keepAlive:true},(req,res)=>{if(req.url==='/_sim/stats'){const c=process.cpuUsage();res.end(JSON.stringify({cpuMicros:c.user+c.system}));return;}const chunks=[];req.on('data',c=>chunks.push(c));req.on('end',()=>{JSON.parse(Buffer.concat(chunks));res.writeHead(200,{'content-type':'application/json','content-length':Buffer.byteLength(body)});res.end(body);});});
+    s.listen(0,'127.0.0.1',()=>console.log(JSON.stringify({url:'http://127.0.0.1:'+s.address().port})));`;
+  const bare = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const bareUrl = await new Promise<string>((resolve) => {
+    bare.stdout.once('data', (chunk: Buffer) => resolve(JSON.parse(chunk.toString()).url));
+  });
+  const saved = target.port;
+  target.port = new URL(bareUrl).port;
+  try {
+    await run(Math.min(2_000, total), 30_000_000);
+    return await run(total, 40_000_000);
+  } finally {
+    target.port = saved;
+    bare.kill('SIGTERM');
+  }
+}
+
 const loadBefore = loadavg()[0]!;
 try {
   await run(Math.min(2_000, requests), 10_000_000); // warm-up: JIT, connections
   const result = await run(requests, 0);
+  const bare = await baseline(requests);
   const report = {
     name: 'simulator',
     size,
@@ -149,6 +174,7 @@ try {
     machine: { cpus: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
     loadAverage: { before: loadBefore, after: loadavg()[0] },
     ...result,
+    bareNodeServer: { rps: bare.rps, rpsPerServerCpuSecond: bare.rpsPerServerCpuSecond, p50Ms: bare.p50Ms },
     goalRps: 5_000,
     meetsGoal: result.rps >= 5_000,
     at: new Date().toISOString(),

@@ -69,7 +69,10 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Ru
     json(res, httpStatusFor(error.code), errorBody(error, sim.traceId()));
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://sim');
+    const rawUrl = req.url ?? '/';
+    const query = rawUrl.indexOf('?');
+    // The send path is hot: build a URL object only when there is a query string to read.
+    const url = query < 0 ? { pathname: rawUrl, searchParams: new URLSearchParams() } : new URL(rawUrl, 'http://sim');
     const parts = url.pathname.split('/').filter(Boolean);
     const method = req.method ?? 'GET';
     const raw = method === 'GET' || method === 'DELETE' ? '' : await readBody(req);
@@ -147,7 +150,7 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Ru
   const control = async (
     parts: string[],
     method: string,
-    url: URL,
+    url: { searchParams: URLSearchParams },
     body: Record<string, unknown>,
     res: ServerResponse,
   ) => {
