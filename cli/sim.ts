@@ -31,6 +31,7 @@ interface SimOptions {
   marketingPerUser: number;
   templates?: string;
   lenientTemplates?: boolean;
+  logLimit: number;
 }
 
 export function registerSimCommands(program: Command): void {
@@ -103,6 +104,12 @@ export function registerSimCommands(program: Command): void {
     )
     .option('--templates <file>', 'JSON file of approved templates (Meta definitions) to start with')
     .option('--lenient-templates', 'accept sends of templates the simulator does not know')
+    .option(
+      '--log-limit <n>',
+      'ground-truth log entries kept in memory (counts stay exact)',
+      number('log limit', 100, 1e8),
+      200_000,
+    )
     .action(async (options: SimOptions) => {
       const sim = await startSimulator({
         port: Number(options.port),
@@ -119,6 +126,7 @@ export function registerSimCommands(program: Command): void {
         recipientRates: { notOnWhatsApp: options.notOnWhatsapp, stoppedMarketing: options.stoppedMarketing },
         templates: options.templates ? JSON.parse(readFileSync(options.templates, 'utf8')) : undefined,
         strictTemplates: !options.lenientTemplates,
+        maxLogEntries: options.logLimit,
         clock: { speed: options.speed },
         webhooks: {
           lateRate: options.lateRate,

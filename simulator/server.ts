@@ -72,7 +72,8 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Ru
     const rawUrl = req.url ?? '/';
     const query = rawUrl.indexOf('?');
     // The send path is hot: build a URL object only when there is a query string to read.
-    const url = query < 0 ? { pathname: rawUrl, searchParams: new URLSearchParams() } : new URL(rawUrl, 'http://sim');
+    const url =
+      query < 0 ? { pathname: rawUrl, searchParams: new URLSearchParams() } : new URL(rawUrl, 'http://sim');
     const parts = url.pathname.split('/').filter(Boolean);
     const method = req.method ?? 'GET';
     const raw = method === 'GET' || method === 'DELETE' ? '' : await readBody(req);
@@ -159,7 +160,9 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Ru
       const since = Number(url.searchParams.get('since') ?? 0);
       const kind = url.searchParams.get('kind');
       return json(res, 200, {
-        entries: sim.log.filter((e) => e.seq >= since && (!kind || e.kind === kind)),
+        entries: sim.log
+          .filter((e) => e.seq >= since && (!kind || e.kind === kind))
+          .map((e) => ({ ...e, at: new Date(e.atMs).toISOString() })),
         counts: sim.counts,
         now: new Date(sim.now()).toISOString(),
       });

@@ -88,7 +88,8 @@ export interface SimulatorOptions {
 
 export interface SimLogEntry {
   seq: number;
-  at: string;
+  /** Simulated time, ms since the epoch (the HTTP log adds it as ISO `at`). */
+  atMs: number;
   kind: string;
   phoneNumberId?: string;
   to?: string;
@@ -250,13 +251,13 @@ export class Simulator {
     return this.clock.now();
   }
 
-  record(entry: Omit<SimLogEntry, 'seq' | 'at'>): void {
+  record(entry: Omit<SimLogEntry, 'seq' | 'atMs'>): void {
     this.counts[entry.kind] = (this.counts[entry.kind] ?? 0) + 1;
     if (entry.code !== undefined && entry.kind === 'send_rejected')
       this.counts[`rejected_${entry.code}`] = (this.counts[`rejected_${entry.code}`] ?? 0) + 1;
     if (entry.kind === 'status' && entry.status)
       this.counts[`status_${entry.status}`] = (this.counts[`status_${entry.status}`] ?? 0) + 1;
-    this.log.push({ seq: this.logSeq++, at: new Date(this.now()).toISOString(), ...entry });
+    this.log.push({ seq: this.logSeq++, atMs: this.now(), ...entry });
     // Trim in chunks so a full log costs amortized O(1) per entry, not a shift of the whole array.
     if (this.log.length > this.options.maxLogEntries * 1.1) {
       this.log.splice(0, this.log.length - this.options.maxLogEntries);

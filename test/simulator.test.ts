@@ -150,11 +150,13 @@ describe('simulator webhooks', () => {
   });
 
   it('answers a send with the facts page success shape', async () => {
-    const r = await post(sim, '/v23.0/1000/messages', sendBody('+919812345678', 'x'));
+    const rates = { notOnWhatsApp: 0.2, stoppedMarketing: 0.1 };
+    const to = phones(50, 90_000).find((p) => recipientProfile('shapes', p, rates).onWhatsApp)!;
+    const r = await post(sim, '/v23.0/1000/messages', sendBody(to, 'x'));
     expect(r.status).toBe(200);
     expect(r.json).toEqual({
       messaging_product: 'whatsapp',
-      contacts: [{ input: '919812345678', wa_id: '919812345678' }],
+      contacts: [{ input: to.slice(1), wa_id: to.slice(1) }],
       messages: [{ id: expect.stringMatching(/^wamid\./), message_status: 'accepted' }],
     });
   });
