@@ -4,12 +4,14 @@ import { registerContactCommands } from './contacts.ts';
 import { registerCoreCommands } from './core.ts';
 import { registerDemoCommands } from './demo.ts';
 import { registerSegmentCommands } from './segments.ts';
+import { registerSimCommands } from './sim.ts';
 
 /** Each feature registers its commands here, one module each. */
 export function registerCommands(program: Command): void {
   registerCoreCommands(program);
   registerContactCommands(program);
   registerDemoCommands(program);
+  registerSimCommands(program);
   registerAnalyticsCommands(program);
   registerSegmentCommands(program);
 }
