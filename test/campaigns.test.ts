@@ -15,7 +15,7 @@ import { startBoss } from '../jobs/boss.ts';
 import { type DispatcherHandle, startDispatcher } from '../jobs/dispatch/index.ts';
 import { type RunningSimulator, startSimulator } from '../simulator/server.ts';
 import type { SimLogEntry } from '../simulator/simulator.ts';
-import { approveTemplate, createSender, phoneOf, seedContacts, waitFor } from './helpers/campaigns.ts';
+import { createSender, phoneOf, seedContacts, waitFor } from './helpers/campaigns.ts';
 import { openTestRuntime, postgresTargets, type TestRuntime } from './helpers/runtime.ts';
 
 const PROMO = {
@@ -42,7 +42,7 @@ describe.each(postgresTargets)('campaigns against the simulator on $name', ({ ur
       seed: 'campaigns',
       appSecret: 'secret',
       accessToken: 'token',
-      templates: [PROMO],
+      templates: [PROMO, { ...PROMO, name: 'pending_one', status: 'PENDING' }],
       tier: 'TIER_UNLIMITED',
       recipientRates: { notOnWhatsApp: 0, stoppedMarketing: 0 },
       marketingPerUserPerDay: 1_000,
@@ -67,8 +67,8 @@ describe.each(postgresTargets)('campaigns against the simulator on $name', ({ ur
       phoneNumberId: '1002',
       portfolio: 'pf_small',
     });
-    await approveTemplate(runtime, ws, 'promo');
-    await approveTemplate(runtime, ws, 'pending_one', { status: 'PENDING' });
+    // Template approval is asked of the provider, through the senders' business account.
+    await runtime.pg.query("UPDATE senders SET waba_id = '100000000000001' WHERE workspace_id = $1", [ws]);
     boss = await startBoss(runtime);
     dispatcher = await startDispatcher(runtime, boss, {
       pumpIntervalMs: 200,
@@ -165,6 +165,39 @@ describe.each(postgresTargets)('campaigns against the simulator on $name', ({ ur
       'launch_now',
       'complete',
     ]);
+  });
+
+  it('freezes a DSL segment audience at launch', async () => {
+    await seedContacts(
+      runtime,
+      ws,
+      Array.from({ length: 6 }, (_, i) => ({
+        id: `g${i}`,
+        phone: phoneOf(5_000 + i),
+        tags: i < 4 ? ['seg'] : ['other'],
+      })),
+    );
+    const campaign = await createCampaign(
+      runtime.pg,
+      ws,
+      base('dsl', 'x', { audience: { type: 'segment', dsl: 'tagged "seg"' } }),
+      'tester',
+    );
+    const { review } = await launchCampaign(runtime, ws, campaign.id, 'tester');
+    expect(review.audience_count).toBe(4);
+    await waitFor(async () => (await stateOf(campaign.id)) === 'completed');
+    const snapshot = await runtime.ch.rows<{ contact_id: string }>(
+      `SELECT contact_id FROM ${runtime.ch.database}.audience_snapshots WHERE snapshot_id = {s:String} ORDER BY contact_id`,
+      { s: campaign.id },
+    );
+    expect(snapshot.map((r) => r.contact_id)).toEqual(['g0', 'g1', 'g2', 'g3']);
+    const bad = await createCampaign(
+      runtime.pg,
+      ws,
+      base('bad dsl', 'x', { audience: { type: 'segment', dsl: 'tagged' } }),
+      'tester',
+    );
+    await expect(launchCampaign(runtime, ws, bad.id, 'tester')).rejects.toThrow(/segment cannot be resolved/);
   });
 
   it('sends steadily at 80 per second without a single 130429', async () => {
