@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { registerCampaignCommands } from './campaigns.ts';
 import { registerAnalyticsCommands } from './analytics.ts';
+import { registerCampaignCommands } from './campaigns.ts';
 import { registerCoreCommands } from './core.ts';
 
 /** Each feature registers its commands here, one module each. */
