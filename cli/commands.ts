@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { registerAnalyticsCommands } from './analytics.ts';
 import { registerContactCommands } from './contacts.ts';
+import { registerCampaignCommands } from './campaigns.ts';
 import { registerCoreCommands } from './core.ts';
 import { registerDemoCommands } from './demo.ts';
 import { registerSegmentCommands } from './segments.ts';
@@ -12,6 +13,7 @@ export function registerCommands(program: Command): void {
   registerContactCommands(program);
   registerDemoCommands(program);
   registerSimCommands(program);
+  registerCampaignCommands(program);
   registerAnalyticsCommands(program);
   registerSegmentCommands(program);
 }

@@ -1,5 +1,6 @@
 import type { Handlers } from '../types.ts';
 import * as analytics from './analytics.ts';
+import * as campaigns from './campaigns.ts';
 import * as contacts from './contacts.ts';
 import * as dashboards from './dashboards.ts';
 import * as events from './events.ts';
@@ -12,6 +13,7 @@ import * as whatsapp from './whatsapp.ts';
 export const handlers: Handlers = {
   ...system,
   ...segments,
+  ...campaigns,
   ...contacts,
   ...events,
   ...imports,
