@@ -1,7 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCampaign, getCampaign, transition } from '../engine/campaigns/model.ts';
 import { findContactIdsByPhone, upsertContacts } from '../engine/contacts/index.ts';
+import { campaignGoal, syncCampaignGoals } from '../engine/metrics/index.ts';
 import { processInbox } from '../engine/webhooks/index.ts';
 import { createTestSender, insertSends, signed } from './helpers/analytics-fixtures.ts';
 import { openTestApi, postgresTargets, type TestApi } from './helpers/runtime.ts';
@@ -241,7 +243,20 @@ describe.each(postgresTargets)('inbound messages and opt-outs on $name', ({ url 
     expect(await consent(b)).toBe('opted_out');
   });
 
-  it('a quality update changes the sender', async () => {
+  it('a RED quality update changes the sender and pauses its running campaigns', async () => {
+    const campaign = await createCampaign(
+      api.runtime.pg,
+      ws,
+      {
+        name: 'Spring sale',
+        sender_id: sender,
+        audience: { type: 'segment', dsl: 'all' },
+        content: { text: { body: 'hi' } },
+        goal: { event: 'purchase', window_hours: 48 },
+      } as never,
+      'test',
+    );
+    await transition(api.runtime.pg, ws, campaign.id, 'launch_now', 'test');
     await deliver(
       change('phone_number_quality_update', {
         display_phone_number: '15550001111',
@@ -254,5 +269,15 @@ describe.each(postgresTargets)('inbound messages and opt-outs on $name', ({ url 
       [sender],
     );
     expect(rows[0]).toEqual({ quality: 'RED', tier: 'TIER_2K' });
+    const paused = await getCampaign(api.runtime.pg, ws, campaign.id);
+    expect(paused).toMatchObject({ state: 'paused', state_reason: 'sender quality RED' });
+    // The campaign's goal (Postgres) reaches the conversions view's copy (ClickHouse).
+    expect(await syncCampaignGoals(api.runtime, ws)).toBe(1);
+    expect(await campaignGoal(api.runtime, ws, campaign.id)).toEqual({
+      event: 'purchase',
+      window_seconds: 48 * 3600,
+      revenue_property: 'revenue',
+    });
+    expect(await syncCampaignGoals(api.runtime, ws)).toBe(0);
   });
 });

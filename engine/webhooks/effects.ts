@@ -1,3 +1,4 @@
+import { pauseCampaign } from '../campaigns/control.ts';
 import type { WebhookEvent } from '../channels/types.ts';
 import { whatsappAdapterForSender } from '../channels/whatsapp/index.ts';
 import { recordConsent } from '../consent/index.ts';
@@ -210,6 +211,19 @@ export const defaultInboundEffects: InboundEffects = {
       [source.senderId, source.workspaceId, quality ?? null, tier ?? null],
     );
     runtime.log.warn({ sender: source.senderId, event: event.event, quality, tier }, 'sender quality update');
+    if (quality !== 'RED') return;
+    // Low quality: stop adding to it. Running campaigns on this number pause until someone resumes them.
+    const { rows } = await runtime.pg.query<{ id: string }>(
+      `SELECT id FROM campaigns WHERE workspace_id = $1 AND sender_id = $2 AND state = 'running'`,
+      [source.workspaceId, source.senderId],
+    );
+    for (const campaign of rows) {
+      await pauseCampaign(runtime.pg, source.workspaceId, campaign.id, 'system', 'sender quality RED');
+      runtime.log.warn(
+        { campaign: campaign.id, sender: source.senderId },
+        'campaign paused: sender quality RED',
+      );
+    }
   },
 };
 
