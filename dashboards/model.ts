@@ -1,0 +1,175 @@
+/**
+ * The aggregates a campaign dashboard is drawn from. A source (engine/metrics, or the ClickHouse
+ * fallback in source.ts) fills it; shape.ts turns it into chart tables; specs.ts draws them.
+ * Every count here is a number the page shows, so it must equal what the metrics API reports.
+ */
+export interface CampaignInfo {
+  id: string;
+  name: string;
+  /** Campaign state when known (running, paused, completed, ...); '' when the source cannot tell. */
+  status: string;
+  launchedAt: string | null;
+  lastSendAt: string | null;
+}
+
+export interface FunnelCounts {
+  /** Contacts in the launched audience (treatment and holdout). */
+  audience: number;
+  holdout: number;
+  /** Send attempts. */
+  sent: number;
+  /** Attempts the provider accepted. */
+  accepted: number;
+  delivered: number;
+  read: number;
+  replied: number;
+  /** Refused at send time or reported failed afterwards. */
+  failed: number;
+}
+
+export interface FailureCount {
+  /** 'send' when the provider refused at once, 'delivery' when a failed status came back later. */
+  stage: 'send' | 'delivery';
+  code: number;
+  title: string;
+  count: number;
+}
+
+/** Counts for one time bucket (an hour or a day, ISO start) of send time. */
+export interface TimeBucket {
+  bucket: string;
+  sent: number;
+  delivered: number;
+  read: number;
+  replied: number;
+  failed: number;
+}
+
+export interface TimeToReadBucket {
+  /** Bucket label, e.g. '5–15 min', in order. */
+  label: string;
+  order: number;
+  count: number;
+}
+
+export interface TimeToReadSummary {
+  buckets: TimeToReadBucket[];
+  medianSeconds: number | null;
+  p90Seconds: number | null;
+}
+
+/** One cell of the hour-of-week grid, in the workspace time zone. */
+export interface HourOfWeekCell {
+  /** 1 = Monday ... 7 = Sunday (ISO). */
+  dow: number;
+  hour: number;
+  sent: number;
+  read: number;
+  replied: number;
+  /** Sends whose hour the send-time model chose (not explored at random). */
+  chosen: number;
+  explored: number;
+}
+
+export interface GroupCounts {
+  key: string;
+  sent: number;
+  delivered: number;
+  read: number;
+  replied: number;
+  failed: number;
+  conversions: number;
+  revenue: number;
+  cost: number;
+}
+
+export interface ConversionSummary {
+  /** Event name counted as a conversion. */
+  event: string;
+  windowHours: number;
+  conversions: number;
+  /** Distinct contacts converting. */
+  converters: number;
+  revenue: number;
+  cost: number;
+  currency: string;
+  /** (revenue - cost) / cost; null when nothing was spent. */
+  roi: number | null;
+  byDay: { day: string; conversions: number; revenue: number; cost: number }[];
+}
+
+export interface HoldoutGroup {
+  group: 'treatment' | 'holdout';
+  contacts: number;
+  converters: number;
+  rate: number;
+  ciLow: number;
+  ciHigh: number;
+}
+
+export interface HoldoutLift {
+  groups: HoldoutGroup[];
+  /** Treatment rate minus holdout rate (absolute), with its 95% confidence interval. */
+  lift: number | null;
+  liftCiLow: number | null;
+  liftCiHigh: number | null;
+  /** Lift relative to the holdout rate; null when the holdout did not convert at all. */
+  relativeLift: number | null;
+}
+
+export interface ThrottlePoint {
+  /** Start of the interval (ISO). */
+  ts: string;
+  /** Messages per second sent in the interval. */
+  rate: number;
+  /** The configured limit (messages per second) when known. */
+  limit: number | null;
+}
+
+export interface PauseSpan {
+  start: string;
+  end: string | null;
+  reason: string;
+}
+
+export interface CampaignDashboardData {
+  workspaceId: string;
+  timezone: string;
+  campaign: CampaignInfo;
+  funnel: FunnelCounts;
+  failures: FailureCount[];
+  hourly: TimeBucket[];
+  daily: TimeBucket[];
+  timeToRead: TimeToReadSummary;
+  hourOfWeek: HourOfWeekCell[];
+  countries: GroupCounts[];
+  templates: GroupCounts[];
+  conversions: ConversionSummary;
+  holdout: HoldoutLift;
+  throttle: { intervalSeconds: number; points: ThrottlePoint[]; pauses: PauseSpan[] };
+  /** Where the figures came from, e.g. 'engine/metrics' or 'clickhouse'. */
+  source: string;
+  generatedAt: string;
+}
+
+export interface CampaignSummaryRow {
+  id: string;
+  name: string;
+  status: string;
+  launchedAt: string | null;
+  sent: number;
+  delivered: number;
+  read: number;
+  replied: number;
+  failed: number;
+  conversions: number;
+  revenue: number;
+}
+
+export interface OverviewDashboardData {
+  workspaceId: string;
+  campaigns: CampaignSummaryRow[];
+  daily: TimeBucket[];
+  source: string;
+  generatedAt: string;
+}
