@@ -108,7 +108,7 @@ export function ratesSpec(values: Row[], size: SpecSize, unit: 'hour' | 'day'): 
         type: 'temporal',
         title: null,
         timeUnit: unit === 'hour' ? 'utcyearmonthdatehours' : 'utcyearmonthdate',
-        axis: unit === 'day' ? { tickCount: { interval: 'utcday', step: 1 }, format: '%b %d' } : {},
+        axis: unit === 'day' ? { tickCount: { interval: 'day', step: 1 }, format: '%b %d' } : {},
       },
       y: {
         field: 'rate',
