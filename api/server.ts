@@ -10,6 +10,7 @@ import Fastify, {
 import openapiGlue from 'fastify-openapi-glue';
 import { parse as parseYaml } from 'yaml';
 import type { Runtime } from '../engine/runtime.ts';
+import { NotFoundError, ValidationError } from '../engine/validation.ts';
 import { authenticateKey, type Workspace } from '../engine/workspaces.ts';
 import { handlers } from './handlers/index.ts';
 import { type FieldError, ProblemError } from './problem.ts';
@@ -62,12 +63,22 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
       });
   });
 
-  // NDJSON and CSV bodies arrive as text; their handlers parse and validate them item by item.
+  // Routes with `x-fastify-config: { rawBody: true }` (signed webhooks) get the exact bytes received,
+  // since a signature covers bytes, not parsed JSON; every other route parses JSON as before.
+  const parseJson = app.getDefaultJsonParser('error', 'ignore');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    if ((request.routeOptions.config as { rawBody?: boolean } | undefined)?.rawBody) return done(null, body);
+    parseJson(request, (body as Buffer).toString('utf8'), done);
+  });
+
+  // NDJSON bodies arrive as text; their handlers parse and validate them item by item.
   app.addContentTypeParser(
-    ['application/x-ndjson', 'application/ndjson', 'text/csv'],
+    ['application/x-ndjson', 'application/ndjson'],
     { parseAs: 'string' },
     (_request, body, done) => done(null, body),
   );
+  // CSV imports are streamed: the handler reads the raw request and enforces its own size limit.
+  app.addContentTypeParser('text/csv', (_request, payload, done) => done(null, payload));
 
   await app.register(swagger, { mode: 'static', specification: { document: spec as never } });
   await app.register(swaggerUi, { routePrefix: '/docs' });
@@ -125,6 +136,20 @@ function toProblem(error: FastifyError & { errors?: unknown[] }, request: Fastif
       errors: error.errors,
       ...base,
     };
+  }
+  // Engine errors: input the domain refuses (every problem, with its path), or a missing thing.
+  if (error instanceof ValidationError) {
+    return {
+      type: 'https://chorus.dev/problems/validation',
+      title: 'Unprocessable Content',
+      status: 422,
+      detail: error.message,
+      errors: error.errors,
+      ...base,
+    };
+  }
+  if (error instanceof NotFoundError) {
+    return { type: 'about:blank', title: 'Not Found', status: 404, detail: error.message, ...base };
   }
   if (error.validation) {
     const errors: FieldError[] = error.validation.map((v) => {

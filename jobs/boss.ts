@@ -7,6 +7,8 @@ export interface QueueDefinition<T extends object = object> {
   options?: Record<string, unknown>;
   work?: { batchSize?: number; pollingIntervalSeconds?: number; localConcurrency?: number };
   handler?: (runtime: Runtime, boss: PgBoss, jobs: { id: string; data: T }[]) => Promise<void>;
+  /** Runs once when a worker process starts (e.g. a polling loop); stop it on boss 'stopped'. */
+  onStart?: (runtime: Runtime, boss: PgBoss) => Promise<void> | void;
 }
 
 export async function startBoss(runtime: Runtime): Promise<PgBoss> {
@@ -44,5 +46,6 @@ export async function startWorkers(
       async (jobs) => handler(runtime, boss, jobs),
     );
   }
+  for (const queue of queues) await queue.onStart?.(runtime, boss);
   runtime.log.info({ queues: queues.filter((q) => q.handler).map((q) => q.name) }, 'workers started');
 }

@@ -1,4 +1,5 @@
+import { webhookQueues } from '../engine/webhooks/jobs.ts';
 import type { QueueDefinition } from './boss.ts';
 
 /** Every queue Chorus runs; features register theirs here. */
-export const queues: QueueDefinition[] = [];
+export const queues: QueueDefinition[] = [...webhookQueues];

@@ -58,22 +58,25 @@ export async function defineAttributes(
   sql: Sql,
   workspaceId: string,
   definitions: { name: string; type: string; description?: string | null }[],
-  path = '/body',
+  /** Where each definition's name and type were given, for error paths. */
+  paths: { name(i: number): string; type(i: number): string } = {
+    name: (i) => `/body${pointer(i)}/name`,
+    type: (i) => `/body${pointer(i)}/type`,
+  },
 ): Promise<AttributeDefinition[]> {
   const existing = await getAttributeSchema(sql, workspaceId);
   const errors: FieldIssue[] = [];
   definitions.forEach((d, i) => {
-    const at = definitions.length === 1 && path !== '/body' ? path : `${path}${pointer(i)}`;
     if (!ATTRIBUTE_NAME.test(d.name))
-      errors.push({ path: `${at}/name`, message: 'must match [a-z_][a-z0-9_]* (at most 63 characters)' });
+      errors.push({ path: paths.name(i), message: 'must match [a-z_][a-z0-9_]* (at most 63 characters)' });
     else if (BUILT_IN_FIELDS.has(d.name))
-      errors.push({ path: `${at}/name`, message: `${d.name} is a built-in contact field` });
+      errors.push({ path: paths.name(i), message: `${d.name} is a built-in contact field` });
     if (!(ATTRIBUTE_TYPES as readonly string[]).includes(d.type))
-      errors.push({ path: `${at}/type`, message: `must be one of ${ATTRIBUTE_TYPES.join(', ')}` });
+      errors.push({ path: paths.type(i), message: `must be one of ${ATTRIBUTE_TYPES.join(', ')}` });
     const current = existing.get(d.name);
     if (current && current !== d.type)
       errors.push({
-        path: `${at}/type`,
+        path: paths.type(i),
         message: `${d.name} is already a ${current}; a type cannot change (declare a new attribute)`,
         code: 'type_change',
       });

@@ -1,0 +1,569 @@
+/**
+ * Dispatch: turns queued ledger rows into provider sends under every throttle, exactly once.
+ * See README.md in this folder for the guarantee and the one window where the provider's side is
+ * unknown.
+ */
+import type { ChannelAdapter, OutboundMessage, RenderedContent, SendOutcome } from '../channels/types.ts';
+import type { Runtime } from '../runtime.ts';
+import type { PostgresStore, Sql } from '../stores/postgres.ts';
+import { gate, penalize, reserveSlots, type SenderLimits } from '../throttle/index.ts';
+import { transition } from './model.ts';
+import { type Campaign, CampaignError, type CampaignSettings } from './types.ts';
+
+export interface SenderRow extends SenderLimits {
+  workspace_id: string;
+  channel: string;
+  name: string;
+  base_url: string;
+  api_version: string;
+  phone_number_id: string | null;
+  access_token: string | null;
+  app_secret: string | null;
+  quality: string;
+  status: string;
+  status_reason: string | null;
+}
+
+/** Tells, for sends whose request may have left before a crash, whether the provider took them. */
+export interface ProviderLookup {
+  lookup(
+    runtime: Runtime,
+    rows: { send_id: string; sender_id: string; phone: string; lease_until: Date }[],
+  ): Promise<Map<string, { found: true; providerMessageId: string } | { found: false; definitive: boolean }>>;
+}
+
+export interface DispatchOptions {
+  /** Names this process in leases. */
+  workerId: string;
+  adapterFor: (sender: SenderRow) => ChannelAdapter;
+  /** How long a claimed send stays owned by its worker past its slot (ms). */
+  leaseMs?: number;
+  /** Every provider request is aborted after this (ms); must be well under leaseMs. */
+  requestTimeoutMs?: number;
+  /** Share of the sender's configured rate actually used, to absorb jitter. */
+  headroom?: number;
+  /** Shifts the policy clock (quiet hours, pair rate, caps) for tests; slots use the real clock. */
+  clockOffsetMs?: number;
+  /** Attempts before a retryable send is given up as failed. */
+  maxAttempts?: number;
+  /** How in-doubt sends are resolved after a crash (default: status webhooks in ClickHouse). */
+  lookup?: ProviderLookup;
+  /** Where a send's outcome is observed (tests, progress rate). */
+  onOutcome?: (sendId: string, outcome: SendOutcome) => void;
+}
+
+export const DEFAULTS = {
+  leaseMs: 30_000,
+  requestTimeoutMs: 10_000,
+  headroom: 0.98,
+  maxAttempts: 6,
+  /** Without a status for this long after its lease, an in-doubt send is taken as never sent. */
+  webhookHoldMs: 15 * 60_000,
+};
+
+/** Marks a claimed send given back unsent (the campaign stopped running meanwhile). */
+const RELEASED: SendOutcome = { class: 'retry', errorTitle: 'released' };
+
+const stateCache = new Map<string, { state: string; at: number; pending?: Promise<string> }>();
+/** The campaign's state, read at most every 200 ms per process (sends check it before each request). */
+async function currentState(runtime: Runtime, campaignId: string): Promise<string> {
+  const cached = stateCache.get(campaignId);
+  if (cached && performance.now() - cached.at < 200) return cached.state;
+  if (cached?.pending) return cached.pending;
+  const pending = runtime.pg
+    .query<{ state: string }>('SELECT state FROM campaigns WHERE id = $1', [campaignId])
+    .then((r) => {
+      const state = r.rows[0]?.state ?? 'missing';
+      stateCache.set(campaignId, { state, at: performance.now() });
+      return state;
+    });
+  stateCache.set(campaignId, { state: cached?.state ?? 'running', at: cached?.at ?? 0, pending });
+  return pending;
+}
+
+const policyNow = (options: DispatchOptions) => new Date(Date.now() + (options.clockOffsetMs ?? 0));
+
+interface Context {
+  campaign: Campaign;
+  sender: SenderRow;
+  purpose: string;
+  category: string;
+  templateName: string;
+  timezone: string;
+}
+
+export async function loadSender(sql: Sql, senderId: string): Promise<SenderRow | undefined> {
+  const { rows } = await sql.query<SenderRow>('SELECT * FROM senders WHERE id = $1', [senderId]);
+  return rows[0];
+}
+
+async function loadContext(sql: Sql, campaignId: string): Promise<Context | undefined> {
+  const { rows } = await sql.query<Campaign & { ws_timezone: string }>(
+    `SELECT c.*, w.timezone AS ws_timezone FROM campaigns c JOIN workspaces w ON w.id = c.workspace_id
+     WHERE c.id = $1`,
+    [campaignId],
+  );
+  const campaign = rows[0];
+  if (!campaign?.sender_id) return undefined;
+  const sender = await loadSender(sql, campaign.sender_id);
+  if (!sender) return undefined;
+  const content = campaign.content;
+  const category = 'template' in content ? (content.template.category ?? 'MARKETING') : 'UTILITY';
+  return {
+    campaign: { ...campaign, settings: campaign.settings as CampaignSettings },
+    sender,
+    purpose: category.toLowerCase(),
+    category,
+    templateName: 'template' in content ? content.template.name : '',
+    timezone: campaign.ws_timezone,
+  };
+}
+
+interface Claimed {
+  send_id: string;
+  contact_id: string;
+  phone: string;
+  country: string;
+  timezone: string;
+  rendered: RenderedContent;
+  attempts: number;
+  exploration: boolean;
+  propensity: number;
+  delayMs: number;
+}
+
+export interface BatchReport {
+  sent: number;
+  held: number;
+  skipped: number;
+  stopped?: string;
+}
+
+/**
+ * Sends the due, still-queued sends among `sendIds` (one job's batch). Safe to call with ids another
+ * worker is handling, or ids already sent: claims are row-locked and conditional on the ledger state.
+ */
+export async function processSends(
+  runtime: Runtime,
+  campaignId: string,
+  sendIds: string[],
+  options: DispatchOptions,
+): Promise<BatchReport> {
+  const report: BatchReport = { sent: 0, held: 0, skipped: 0 };
+  const ctx = await loadContext(runtime.pg, campaignId);
+  if (!ctx) return { ...report, stopped: 'missing campaign or sender' };
+  if (ctx.campaign.state !== 'running') return { ...report, stopped: ctx.campaign.state };
+  if (ctx.sender.quality === 'RED' || ctx.sender.status !== 'active') {
+    const reason =
+      ctx.sender.quality === 'RED'
+        ? `sender ${ctx.sender.name} quality is RED`
+        : `sender ${ctx.sender.name} is ${ctx.sender.status}${ctx.sender.status_reason ? `: ${ctx.sender.status_reason}` : ''}`;
+    await autoPause(runtime, ctx.campaign, reason);
+    return { ...report, stopped: reason };
+  }
+  const leaseMs = options.leaseMs ?? DEFAULTS.leaseMs;
+  const rate = Math.max(0.1, ctx.sender.throughput_mps * (options.headroom ?? DEFAULTS.headroom));
+  const now = policyNow(options);
+
+  const claimed = await runtime.pg.transaction(async (tx) => {
+    const { rows } = await tx.query<Omit<Claimed, 'delayMs'>>(
+      `SELECT send_id, contact_id, phone, country, timezone, rendered, attempts, exploration, propensity
+         FROM campaign_sends
+        WHERE send_id = ANY($1::text[]) AND campaign_id = $2 AND state = 'queued' AND not_before <= $3
+        ORDER BY send_id FOR UPDATE SKIP LOCKED`,
+      [sendIds, campaignId, now],
+    );
+    const decision = await gate(tx, ctx.sender, rows, {
+      workspaceId: ctx.campaign.workspace_id,
+      channel: ctx.campaign.channel,
+      purpose: ctx.purpose,
+      quietHours: ctx.campaign.settings.quiet_hours ?? null,
+      frequencyCap: ctx.campaign.settings.frequency_cap ?? null,
+      defaultTimezone: ctx.timezone,
+      now,
+    });
+    if (decision.skip.length)
+      await tx.query(
+        `UPDATE campaign_sends c SET state = 'skipped', skip_reason = u.reason, final_at = now(), updated_at = now()
+           FROM unnest($1::text[], $2::text[]) AS u(id, reason) WHERE c.send_id = u.id`,
+        [decision.skip.map((s) => s.send_id), decision.skip.map((s) => s.reason)],
+      );
+    if (decision.hold.length)
+      await tx.query(
+        `UPDATE campaign_sends c SET not_before = u.until, enqueued_at = NULL, skip_reason = u.reason, updated_at = now()
+           FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS u(id, until, reason) WHERE c.send_id = u.id`,
+        [
+          decision.hold.map((h) => h.send_id),
+          decision.hold.map((h) => h.until),
+          decision.hold.map((h) => h.reason),
+        ],
+      );
+    const delays = await reserveSlots(tx, ctx.sender.id, decision.send.length, rate);
+    if (decision.send.length)
+      await tx.query(
+        `UPDATE campaign_sends c SET state = 'sending', attempts = attempts + 1, sending_at = now(),
+             lease_owner = $3, lease_until = clock_timestamp() + make_interval(secs => (u.delay + $4) / 1000),
+             skip_reason = NULL, updated_at = now()
+           FROM unnest($1::text[], $2::float8[]) AS u(id, delay) WHERE c.send_id = u.id`,
+        [decision.send.map((s) => s.send_id), delays, options.workerId, leaseMs],
+      );
+    report.held = decision.hold.length;
+    report.skipped = decision.skip.length;
+    const byId = new Map(rows.map((r) => [r.send_id, r]));
+    return decision.send.map((s, i) => ({ ...byId.get(s.send_id)!, delayMs: delays[i]! }));
+  });
+  if (claimed.length === 0) {
+    await maybeComplete(runtime, ctx.campaign);
+    return report;
+  }
+
+  const adapter = options.adapterFor(ctx.sender);
+  const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs;
+  const start = performance.now();
+  const outcomes = await Promise.all(
+    claimed.map(async (row) => {
+      // Wait for the slot in short steps, so a pause or cancel releases what is still waiting.
+      for (
+        let wait = start + row.delayMs - performance.now();
+        wait > 0;
+        wait = start + row.delayMs - performance.now()
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(wait, 200)));
+        if (wait > 200 && (await currentState(runtime, campaignId)) !== 'running') return RELEASED;
+      }
+      // A request may only start while its lease outlives the request: the reconciler relies on it.
+      if (performance.now() - start > row.delayMs + leaseMs - requestTimeoutMs - 1_000) return undefined;
+      // A pause or cancel takes effect before the next request, not after the batch.
+      if ((await currentState(runtime, campaignId)) !== 'running') return RELEASED;
+      const message: OutboundMessage = { sendId: row.send_id, to: row.phone, content: row.rendered };
+      let outcome: SendOutcome;
+      try {
+        outcome = await adapter.send(message, {
+          signal: AbortSignal.timeout(requestTimeoutMs),
+          attempt: row.attempts,
+        });
+      } catch (error) {
+        // An adapter should classify everything; a throw is treated as a transient failure.
+        outcome = { class: 'retry', retryAfterMs: 1_000, errorTitle: String(error) };
+      }
+      options.onOutcome?.(row.send_id, outcome);
+      return outcome;
+    }),
+  );
+  const stop = await recordOutcomes(runtime, ctx, claimed, outcomes, options);
+  report.sent = outcomes.filter((o) => o?.class === 'accepted').length;
+  if (stop) report.stopped = stop;
+  return report;
+}
+
+async function recordOutcomes(
+  runtime: Runtime,
+  ctx: Context,
+  rows: Claimed[],
+  outcomes: (SendOutcome | undefined)[],
+  options: DispatchOptions,
+): Promise<string | undefined> {
+  const maxAttempts = options.maxAttempts ?? DEFAULTS.maxAttempts;
+  const ids: string[] = [];
+  const states: string[] = [];
+  const providerIds: (string | null)[] = [];
+  const codes: (number | null)[] = [];
+  const titles: (string | null)[] = [];
+  const notBefore: (Date | null)[] = [];
+  const now = policyNow(options);
+  let stopReason: string | undefined;
+  let stopSender = false;
+  let slowDown = false;
+  const optOuts: string[] = [];
+  const released: string[] = [];
+  rows.forEach((row, i) => {
+    const outcome = outcomes[i];
+    if (!outcome) return; // lease lost before the request: left for the reconciler
+    if (outcome === RELEASED) {
+      released.push(row.send_id);
+      return;
+    }
+    let state: string;
+    let after: Date | null = null;
+    switch (outcome.class) {
+      case 'accepted':
+        state = 'accepted';
+        break;
+      case 'retry':
+        if (outcome.slowDown) slowDown = true;
+        state = row.attempts >= maxAttempts ? 'failed' : 'queued';
+        after = new Date(now.getTime() + (outcome.retryAfterMs ?? 1_000));
+        break;
+      case 'retry_after_24h':
+        state = row.attempts >= maxAttempts ? 'failed' : 'queued';
+        after = outcome.notBefore ?? new Date(now.getTime() + 86_400_000);
+        break;
+      case 'never':
+        state = 'failed';
+        if (outcome.optOut) optOuts.push(row.contact_id);
+        break;
+      case 'stop_template':
+        state = 'failed';
+        stopReason ??= `template ${ctx.templateName} cannot be sent (error ${outcome.errorCode ?? '?'}: ${outcome.errorTitle ?? ''})`;
+        break;
+      case 'pause_campaign':
+      case 'stop_sender':
+        // Not sent: kept for after a resume.
+        state = 'queued';
+        after = now;
+        stopReason ??= `provider error ${outcome.errorCode ?? '?'} (${outcome.errorTitle ?? outcome.class})`;
+        if (outcome.class === 'stop_sender') stopSender = true;
+        break;
+    }
+    ids.push(row.send_id);
+    states.push(state);
+    providerIds.push(outcome.providerMessageId ?? null);
+    codes.push(outcome.errorCode ?? null);
+    titles.push(outcome.errorTitle ?? null);
+    notBefore.push(after);
+  });
+  if (ids.length)
+    await runtime.pg.query(
+      `UPDATE campaign_sends c SET state = u.state, provider_message_id = coalesce(u.pid, c.provider_message_id),
+           error_code = u.code, error_title = u.title, not_before = coalesce(u.nb, c.not_before),
+           enqueued_at = CASE WHEN u.state = 'queued' THEN NULL ELSE c.enqueued_at END,
+           final_at = CASE WHEN u.state IN ('accepted', 'failed') THEN now() ELSE NULL END,
+           lease_owner = NULL, lease_until = NULL, updated_at = now()
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[])
+              AS u(id, state, pid, code, title, nb)
+        WHERE c.send_id = u.id AND c.state = 'sending' AND c.lease_owner = $7`,
+      [ids, states, providerIds, codes, titles, notBefore, options.workerId],
+    );
+  if (released.length)
+    await runtime.pg.query(
+      `UPDATE campaign_sends SET state = 'queued', attempts = attempts - 1, enqueued_at = NULL, lease_owner = NULL,
+           lease_until = NULL, updated_at = now()
+        WHERE send_id = ANY($1::text[]) AND state = 'sending' AND lease_owner = $2`,
+      [released, options.workerId],
+    );
+  // A cancel that landed while this batch was out: what it gave back or must retry is skipped too.
+  await runtime.pg.query(
+    `UPDATE campaign_sends s SET state = 'skipped', skip_reason = 'cancelled', final_at = now(), updated_at = now()
+      FROM campaigns c WHERE c.id = s.campaign_id AND c.id = $1 AND c.state = 'cancelled' AND s.state = 'queued'`,
+    [ctx.campaign.id],
+  );
+  if (optOuts.length) await recordOptOuts(runtime.pg, ctx, optOuts);
+  if (slowDown) await penalize(runtime.pg, ctx.sender.id, 1_000);
+  await reportSends(runtime, ctx.campaign.id);
+  if (stopSender)
+    await runtime.pg.query(
+      "UPDATE senders SET status = 'stopped', status_reason = $2, updated_at = now() WHERE id = $1",
+      [ctx.sender.id, stopReason],
+    );
+  if (!stopReason) stopReason = await failureRateBreached(runtime.pg, ctx.campaign);
+  if (stopReason) {
+    await autoPause(runtime, ctx.campaign, stopReason);
+    return stopReason;
+  }
+  await maybeComplete(runtime, ctx.campaign);
+  return undefined;
+}
+
+/** The provider said the person stopped these messages (131050): the opt-out is recorded as consent. */
+async function recordOptOuts(sql: PostgresStore, ctx: Context, contactIds: string[]): Promise<void> {
+  await sql.transaction(async (tx) => {
+    for (const contactId of contactIds) {
+      const { rows } = await tx.query<{ id: string }>(
+        `INSERT INTO consent_records (workspace_id, contact_id, channel, purpose, status, source, actor, recorded_at)
+         VALUES ($1, $2, $3, $4, 'opted_out', 'provider_error', 'system', now()) RETURNING id`,
+        [ctx.campaign.workspace_id, contactId, ctx.campaign.channel, ctx.purpose],
+      );
+      await tx.query(
+        `INSERT INTO consent_current (workspace_id, contact_id, channel, purpose, status, recorded_at, record_id)
+         VALUES ($1, $2, $3, $4, 'opted_out', now(), $5)
+         ON CONFLICT (workspace_id, contact_id, channel, purpose)
+         DO UPDATE SET status = 'opted_out', recorded_at = now(), record_id = EXCLUDED.record_id`,
+        [ctx.campaign.workspace_id, contactId, ctx.campaign.channel, ctx.purpose, rows[0]!.id],
+      );
+    }
+  });
+}
+
+async function failureRateBreached(sql: Sql, campaign: Campaign): Promise<string | undefined> {
+  const rule = campaign.settings.auto_pause;
+  if (!rule) return undefined;
+  const { rows } = await sql.query<{ n: string; failed: string }>(
+    `SELECT count(*) AS n, count(*) FILTER (WHERE state = 'failed') AS failed FROM (
+       SELECT state FROM campaign_sends WHERE campaign_id = $1 AND final_at IS NOT NULL
+       ORDER BY final_at DESC LIMIT $2) recent`,
+    [campaign.id, rule.window],
+  );
+  const n = Number(rows[0]?.n ?? 0);
+  const failed = Number(rows[0]?.failed ?? 0);
+  if (n >= rule.min_attempts && failed / n > rule.failure_rate)
+    return `failure rate ${((100 * failed) / n).toFixed(1)}% over the last ${n} sends exceeds ${(100 * rule.failure_rate).toFixed(1)}%`;
+  return undefined;
+}
+
+export async function autoPause(runtime: Runtime, campaign: Campaign, reason: string): Promise<void> {
+  try {
+    await transition(runtime.pg, campaign.workspace_id, campaign.id, 'pause', 'system:auto-pause', {
+      reason,
+    });
+    runtime.log.warn({ campaign: campaign.id, reason }, 'campaign auto-paused');
+  } catch (error) {
+    if (!(error instanceof CampaignError)) throw error; // already paused or finished
+  }
+}
+
+/** A running campaign with nothing queued or in flight is complete. */
+export async function maybeComplete(
+  runtime: Runtime,
+  campaign: Pick<Campaign, 'id' | 'workspace_id'>,
+): Promise<boolean> {
+  const { rows } = await runtime.pg.query<{ open: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM campaign_sends WHERE campaign_id = $1 AND state IN ('queued', 'sending')) AS open`,
+    [campaign.id],
+  );
+  if (rows[0]?.open) return false;
+  await reportSends(runtime, campaign.id);
+  try {
+    await transition(runtime.pg, campaign.workspace_id, campaign.id, 'complete', 'system');
+    return true;
+  } catch (error) {
+    if (error instanceof CampaignError) return false;
+    throw error;
+  }
+}
+
+/** Appends settled sends to ClickHouse `sends`; re-running is harmless (the table dedupes by key). */
+export async function reportSends(runtime: Runtime, campaignId: string): Promise<number> {
+  const { rows } = await runtime.pg.query<{
+    send_id: string;
+    workspace_id: string;
+    contact_id: string;
+    phone: string;
+    country: string;
+    timezone: string;
+    provider_message_id: string | null;
+    state: string;
+    error_code: number | null;
+    final_at: Date;
+    exploration: boolean;
+    propensity: number;
+    campaign_name: string;
+    content: Campaign['content'];
+    sender_id: string;
+    channel: string;
+  }>(
+    `SELECT s.send_id, s.workspace_id, s.contact_id, s.phone, s.country, s.timezone, s.provider_message_id,
+            s.state, s.error_code, s.final_at, s.exploration, s.propensity,
+            c.name AS campaign_name, c.content, c.sender_id, c.channel
+       FROM campaign_sends s JOIN campaigns c ON c.id = s.campaign_id
+      WHERE s.campaign_id = $1 AND s.reported = false AND s.state IN ('accepted', 'failed')
+      LIMIT 5000`,
+    [campaignId],
+  );
+  if (rows.length === 0) return 0;
+  await runtime.ch.insert(
+    'sends',
+    rows.map((r) => ({
+      workspace_id: r.workspace_id,
+      send_id: r.send_id,
+      campaign_id: campaignId,
+      campaign_name: r.campaign_name,
+      template_name: 'template' in r.content ? r.content.template.name : '',
+      template_category: 'template' in r.content ? (r.content.template.category ?? 'MARKETING') : '',
+      channel: r.channel,
+      sender_id: r.sender_id,
+      contact_id: r.contact_id,
+      phone: r.phone,
+      country: r.country,
+      timezone: r.timezone,
+      provider_message_id: r.provider_message_id ?? '',
+      outcome: r.state === 'failed' ? 'failed' : 'accepted',
+      error_code: r.error_code ?? 0,
+      sent_at: new Date(r.final_at).toISOString(),
+      exploration: r.exploration ? 1 : 0,
+      propensity: r.propensity,
+    })),
+  );
+  await runtime.pg.query('UPDATE campaign_sends SET reported = true WHERE send_id = ANY($1::text[])', [
+    rows.map((r) => r.send_id),
+  ]);
+  return rows.length;
+}
+
+/** Status webhooks (written to ClickHouse by the webhook pipeline) keyed by our send id. */
+export const webhookLookup = (holdMs = DEFAULTS.webhookHoldMs): ProviderLookup => ({
+  async lookup(runtime, rows) {
+    const found = await runtime.ch.rows<{ send_id: string; provider_message_id: string }>(
+      `SELECT send_id, any(provider_message_id) AS provider_message_id FROM ${runtime.ch.database}.message_statuses
+        WHERE send_id IN {ids:Array(String)} GROUP BY send_id`,
+      { ids: rows.map((r) => r.send_id) },
+    );
+    const byId = new Map(found.map((f) => [f.send_id, f.provider_message_id]));
+    const result = new Map<
+      string,
+      { found: true; providerMessageId: string } | { found: false; definitive: boolean }
+    >();
+    for (const row of rows) {
+      const pid = byId.get(row.send_id);
+      result.set(
+        row.send_id,
+        pid
+          ? { found: true, providerMessageId: pid }
+          : { found: false, definitive: Date.now() - new Date(row.lease_until).getTime() > holdMs },
+      );
+    }
+    return result;
+  },
+});
+
+/**
+ * Resolves sends left in "sending" by a worker that died (its lease ran out): the provider is asked
+ * whether it took each one; taken ones become accepted, certainly-absent ones are queued again, and
+ * the rest stay in doubt until the lookup can tell.
+ */
+export async function reconcileSending(
+  runtime: Runtime,
+  options: DispatchOptions,
+): Promise<{ accepted: number; requeued: number; pending: number }> {
+  const { rows } = await runtime.pg.query<{
+    send_id: string;
+    sender_id: string;
+    phone: string;
+    lease_until: Date;
+    campaign_id: string;
+  }>(
+    `SELECT s.send_id, c.sender_id, s.phone, s.lease_until, s.campaign_id
+       FROM campaign_sends s JOIN campaigns c ON c.id = s.campaign_id
+      WHERE s.state = 'sending' AND s.lease_until < clock_timestamp() LIMIT 2000`,
+  );
+  const result = { accepted: 0, requeued: 0, pending: 0 };
+  if (rows.length === 0) return result;
+  const lookup = options.lookup ?? webhookLookup();
+  const answers = await lookup.lookup(runtime, rows);
+  const accepted: [string, string][] = [];
+  const requeue: string[] = [];
+  for (const row of rows) {
+    const answer = answers.get(row.send_id);
+    if (answer?.found) accepted.push([row.send_id, answer.providerMessageId]);
+    else if (answer && !answer.found && answer.definitive) requeue.push(row.send_id);
+    else result.pending++;
+  }
+  if (accepted.length)
+    await runtime.pg.query(
+      `UPDATE campaign_sends c SET state = 'accepted', provider_message_id = u.pid, final_at = now(),
+           lease_owner = NULL, lease_until = NULL, updated_at = now()
+         FROM unnest($1::text[], $2::text[]) AS u(id, pid)
+        WHERE c.send_id = u.id AND c.state = 'sending' AND c.lease_until < clock_timestamp()`,
+      [accepted.map((a) => a[0]), accepted.map((a) => a[1])],
+    );
+  if (requeue.length)
+    await runtime.pg.query(
+      `UPDATE campaign_sends SET state = 'queued', enqueued_at = NULL, lease_owner = NULL, lease_until = NULL,
+           updated_at = now()
+        WHERE send_id = ANY($1::text[]) AND state = 'sending' AND lease_until < clock_timestamp()`,
+      [requeue],
+    );
+  result.accepted = accepted.length;
+  result.requeued = requeue.length;
+  if (accepted.length || requeue.length) runtime.log.info({ ...result }, 'reconciled in-doubt sends');
+  return result;
+}

@@ -1,0 +1,666 @@
+import { DateTime } from 'luxon';
+import {
+  type CompareOp,
+  type CountClause,
+  durationMs,
+  type EventAggregateCondition,
+  type EventCondition,
+  type EventSequenceCondition,
+  type EventTimeCondition,
+  type LastSeenCondition,
+  type Literal,
+  type MessageCondition,
+  type Predicate,
+  type PropertyExpr,
+  type SegmentAst,
+  type SegmentExpr,
+  type Window,
+} from './ast.ts';
+import { toInstant } from './checker.ts';
+import { type AttributeType, attributeType, type SegmentSchema } from './schema.ts';
+
+/** Which physical path answers event counts and first/last times. */
+export type EventPath = 'auto' | 'raw' | 'rollup';
+
+export interface CompileOptions {
+  workspaceId: string;
+  /** The instant the segment is evaluated at; every window is relative to it. */
+  now: Date;
+  /** ClickHouse database holding Chorus tables (a validated identifier). */
+  database?: string;
+  /** `auto` uses the daily rollup where it reads at least two whole days; the others force a path. */
+  path?: EventPath;
+  /** Contact time zones beyond the IANA canonical list (aliases), for anniversaries. */
+  extraZones?: string[];
+}
+
+export interface CompiledSql {
+  /** `FROM ... JOINs` over the latest contact versions, aliased `c`. */
+  from: string;
+  /** The boolean condition over `c` and the scans. */
+  where: string;
+  /** `SELECT c.contact_id AS contact_id FROM ... WHERE ...`: the audience, one row per contact. */
+  sql: string;
+  params: Record<string, unknown>;
+  /** What the query reads, for tests and benchmarks. */
+  plan: { events: boolean; rollup: boolean; messages: boolean; eventConditions: number };
+}
+
+export class CompileError extends Error {}
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+const DAY = 86_400_000;
+const NUMBER_TYPES = `('Int64', 'UInt64', 'Double')`;
+
+/** Map column of each custom attribute type; a closed allow-list, never user text. */
+const MAP_COLUMN: Record<AttributeType, string> = {
+  string: 'c.attr_strings',
+  number: 'c.attr_numbers',
+  boolean: 'c.attr_booleans',
+  date: 'c.attr_dates',
+  datetime: 'c.attr_datetimes',
+  string_list: 'c.attr_lists',
+};
+const BUILTIN_COLUMN: Record<string, string> = {
+  phone: 'c.phone',
+  country: 'c.country',
+  language: 'c.language',
+  timezone: 'c.timezone',
+  created_at: 'c.created_at',
+  last_seen_at: 'c.last_seen_at',
+};
+
+/** Query parameters: every value a segment carries goes here, and the SQL names it `{pN:Type}`. */
+class Params {
+  readonly values: Record<string, unknown> = {};
+  private n = 0;
+  add(value: unknown, type: string): string {
+    const name = `p${this.n++}`;
+    this.values[name] = value;
+    return `{${name}:${type}}`;
+  }
+  string(value: string): string {
+    return this.add(value, 'String');
+  }
+  instant(value: Date): string {
+    return this.add(formatInstant(value), "DateTime64(3, 'UTC')");
+  }
+}
+
+export function formatInstant(value: Date): string {
+  return value.toISOString().replace('T', ' ').replace('Z', '');
+}
+
+interface Scan {
+  aggregates: string[];
+  /** Row filters, OR-ed; `undefined` lower bound means the condition needs all history. */
+  filters: { sql: string; lower?: Date; name?: string }[];
+}
+
+/** Compiles a checked AST to one parameterized ClickHouse query. */
+export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: CompileOptions): CompiledSql {
+  const db = options.database ?? 'chorus';
+  if (!IDENTIFIER.test(db)) throw new CompileError('invalid database name');
+  const path = options.path ?? 'auto';
+  const now = options.now;
+  if (Number.isNaN(now.getTime())) throw new CompileError('invalid now');
+  const params = new Params();
+  const ws = params.string(options.workspaceId);
+  const nowSql = params.instant(now);
+  const events: Scan = { aggregates: [], filters: [] };
+  const rollup: Scan = { aggregates: [], filters: [] };
+  const messages: Scan = { aggregates: [], filters: [] };
+  let eventConditions = 0;
+  let todayCache: string | undefined;
+
+  const agg = (scan: Scan, alias: string, expr: string): string => {
+    const name = `${alias}${scan.aggregates.length}`;
+    scan.aggregates.push(`${expr} AS ${name}`);
+    return `${alias}.${name}`;
+  };
+
+  // ---- time ----
+  const instantOf = (literal: Literal): Date => {
+    const at = toInstant(literal, schema.timezone);
+    if (!at) throw new CompileError(`invalid time ${literal.type}`);
+    return at;
+  };
+  interface Bounds {
+    lower?: { at: Date; inclusive: boolean };
+    upper?: { at: Date; inclusive: boolean };
+  }
+  const boundsOf = (window: Window | undefined): Bounds => {
+    if (!window) return {};
+    switch (window.kind) {
+      case 'in-last':
+        return {
+          lower: { at: new Date(now.getTime() - durationMs(window.duration)), inclusive: false },
+          upper: { at: now, inclusive: true },
+        };
+      case 'more-than-ago':
+        return { upper: { at: new Date(now.getTime() - durationMs(window.duration)), inclusive: false } };
+      case 'since':
+        return { lower: { at: instantOf(window.at), inclusive: true } };
+      case 'before':
+        return { upper: { at: instantOf(window.at), inclusive: false } };
+      case 'between':
+        return {
+          lower: { at: instantOf(window.from), inclusive: true },
+          upper: { at: instantOf(window.to), inclusive: false },
+        };
+    }
+  };
+  const boundsSql = (bounds: Bounds, ts: string): string => {
+    const parts: string[] = [];
+    if (bounds.lower)
+      parts.push(`${ts} ${bounds.lower.inclusive ? '>=' : '>'} ${params.instant(bounds.lower.at)}`);
+    if (bounds.upper)
+      parts.push(`${ts} ${bounds.upper.inclusive ? '<=' : '<'} ${params.instant(bounds.upper.at)}`);
+    return parts.length ? parts.join(' AND ') : '1';
+  };
+  const windowSql = (window: Window | undefined, ts: string) => boundsSql(boundsOf(window), ts);
+
+  // ---- attributes ----
+  const attributeSql = (name: string, predicate: Predicate): string => {
+    const type = attributeType(schema, name);
+    if (!type) throw new CompileError(`unknown attribute ${name}`);
+    let value: string;
+    let present: string;
+    if (Object.hasOwn(BUILTIN_COLUMN, name)) {
+      value = BUILTIN_COLUMN[name]!;
+      present = type === 'string' ? `${value} != ''` : name === 'last_seen_at' ? `${value} IS NOT NULL` : '1';
+      if (name === 'last_seen_at') value = `assumeNotNull(${value})`;
+    } else {
+      const column = MAP_COLUMN[type];
+      const key = params.string(name);
+      value = `${column}[${key}]`;
+      present = `mapContains(${column}, ${key})`;
+      if (type === 'string') present += ` AND ${value} != ''`;
+      if (type === 'string_list') present += ` AND notEmpty(${value})`;
+    }
+    if (predicate.op === 'is-set') return `(${present})`;
+    if (predicate.op === 'is-not-set') return `NOT (${present})`;
+    let instant = value;
+    if (type === 'date') instant = `toDateTime64(${value}, 3, ${params.string(schema.timezone)})`;
+    const test = valuePredicate(predicate, type, value, instant);
+    return `(${present} AND ${test})`;
+  };
+
+  const literalSql = (literal: Literal, type: AttributeType | 'property'): string => {
+    switch (literal.type) {
+      case 'string':
+        return params.string(literal.value);
+      case 'number':
+        return params.add(literal.value, 'Float64');
+      case 'boolean':
+        return params.add(literal.value, 'Bool');
+      default:
+        void type;
+        return params.instant(instantOf(literal));
+    }
+  };
+
+  const valuePredicate = (
+    predicate: Predicate,
+    type: AttributeType,
+    value: string,
+    instant: string,
+  ): string => {
+    const time = type === 'date' || type === 'datetime';
+    switch (predicate.op) {
+      case '=':
+      case '!=':
+      case '<':
+      case '<=':
+      case '>':
+      case '>=':
+        return `${time ? instant : value} ${predicate.op} ${literalSql(predicate.value, type)}`;
+      case 'in':
+      case 'not-in': {
+        const arrayType = type === 'number' ? 'Array(Float64)' : 'Array(String)';
+        const values = predicate.values.map((v) => v.value);
+        return `${predicate.op === 'not-in' ? 'NOT ' : ''}has(${params.add(values, arrayType)}, ${value})`;
+      }
+      case 'between':
+        return `${value} >= ${literalSql(predicate.from, type)} AND ${value} <= ${literalSql(predicate.to, type)}`;
+      case 'contains':
+        return `positionCaseInsensitiveUTF8(${value}, ${literalSql(predicate.value, type)}) > 0`;
+      case 'starts-with':
+        return `startsWith(${value}, ${literalSql(predicate.value, type)})`;
+      case 'ends-with':
+        return `endsWith(${value}, ${literalSql(predicate.value, type)})`;
+      case 'matches':
+        return `match(${value}, ${literalSql(predicate.value, type)})`;
+      case 'has':
+        return `has(${value}, ${literalSql(predicate.value, type)})`;
+      case 'window':
+        return windowSql(predicate.window, instant);
+      case 'anniversary-today':
+      case 'anniversary-next': {
+        const day = type === 'date' ? value : `toDate(${value}, ${params.string(schema.timezone)})`;
+        const monthDay = `(toMonth(${day}) * 100 + toDayOfMonth(${day}))`;
+        const today = contactToday();
+        if (predicate.op === 'anniversary-today')
+          return `${monthDay} = (toMonth(${today}) * 100 + toDayOfMonth(${today}))`;
+        const days = params.add(predicate.days, 'UInt16');
+        return `has(arrayMap(k -> toMonth(addDays(${today}, k)) * 100 + toDayOfMonth(addDays(${today}, k)), range(${days})), ${monthDay})`;
+      }
+      default:
+        throw new CompileError(`operator ${predicate.op} does not apply`);
+    }
+  };
+
+  /** Today's date in each contact's own zone (the workspace's when the contact has none). */
+  const contactToday = (): string => {
+    if (todayCache) return todayCache;
+    const { zones, dates, fallback } = localDates(now, schema.timezone, options.extraZones);
+    todayCache = `transform(c.timezone, ${params.add(zones, 'Array(String)')}, ${params.add(dates, 'Array(Date)')}, ${params.add(fallback, 'Date')})`;
+    return todayCache;
+  };
+
+  // ---- event properties (JSON) ----
+  const propertySql = (expr: PropertyExpr): string => {
+    if (expr.kind === 'and' || expr.kind === 'or')
+      return `(${expr.items.map(propertySql).join(` ${expr.kind.toUpperCase()} `)})`;
+    if (expr.kind === 'not') return `NOT ${propertySql(expr.item)}`;
+    const key = params.string(expr.property);
+    const jsonType = `JSONType(properties, ${key})`;
+    if (expr.op === 'is-set' || expr.op === 'is-not-set') {
+      const present = `(JSONHas(properties, ${key}) AND ${jsonType} != 'Null' AND NOT (${jsonType} = 'String' AND JSONExtractString(properties, ${key}) = ''))`;
+      return expr.op === 'is-set' ? present : `NOT ${present}`;
+    }
+    const literal =
+      'value' in expr
+        ? expr.value
+        : 'values' in expr
+          ? expr.values[0]!
+          : 'from' in expr
+            ? expr.from
+            : undefined;
+    const kind = literal?.type === 'number' ? 'number' : literal?.type === 'boolean' ? 'boolean' : 'string';
+    const present =
+      kind === 'number'
+        ? `${jsonType} IN ${NUMBER_TYPES}`
+        : kind === 'boolean'
+          ? `${jsonType} = 'Bool'`
+          : `${jsonType} = 'String'`;
+    const value =
+      kind === 'number'
+        ? `JSONExtractFloat(properties, ${key})`
+        : kind === 'boolean'
+          ? `JSONExtractBool(properties, ${key})`
+          : `JSONExtractString(properties, ${key})`;
+    return `(${present} AND ${valuePredicate(expr, kind, value, value)})`;
+  };
+  const eventMatch = (event: string, where: PropertyExpr | undefined): { sql: string; name: string } => {
+    const name = params.string(event);
+    return { sql: where ? `name = ${name} AND ${propertySql(where)}` : `name = ${name}`, name };
+  };
+  const lowerOf = (bounds: Bounds): Date | undefined => bounds.lower?.at;
+  const rowFilter = (
+    name: string | undefined,
+    lower: Date | undefined,
+    extra?: string,
+  ): Scan['filters'][number] => {
+    const parts = [
+      name ? `name = ${name}` : '',
+      lower ? `ts >= ${params.instant(lower)}` : '',
+      extra ?? '',
+    ].filter(Boolean);
+    return {
+      sql: parts.length ? `(${parts.join(' AND ')})` : '1',
+      ...(lower ? { lower } : {}),
+      ...(name ? { name } : {}),
+    };
+  };
+
+  // ---- the daily rollup: whole UTC days from events_daily, partial edges from raw events ----
+  const rollupSplit = (bounds: Bounds): { from?: Date; to: Date } | undefined => {
+    if (path === 'raw') return undefined;
+    const floorDay = (d: Date) => new Date(Math.floor(d.getTime() / DAY) * DAY);
+    let from: Date | undefined;
+    if (bounds.lower) {
+      const at = bounds.lower.at;
+      from = bounds.lower.inclusive && at.getTime() % DAY === 0 ? at : new Date(floorDay(at).getTime() + DAY);
+    }
+    const upper = bounds.upper ? Math.min(bounds.upper.at.getTime(), now.getTime()) : now.getTime();
+    const to = floorDay(new Date(upper));
+    const span = from ? to.getTime() - from.getTime() : Number.POSITIVE_INFINITY;
+    if (span <= 0) return undefined;
+    if (path === 'auto' && span < 2 * DAY) return undefined;
+    return { ...(from ? { from } : {}), to };
+  };
+  const day = (d: Date) => params.add(d.toISOString().slice(0, 10), 'Date');
+
+  /** Count, first and last time of matching events in bounds, exact, from the rollup and raw edges. */
+  const countAndTimes = (
+    event: string | undefined,
+    bounds: Bounds,
+    want: { min?: boolean; max?: boolean },
+  ): { count: string; min?: string; max?: string } => {
+    const name = event === undefined ? undefined : params.string(event);
+    const nameSql = name ? `name = ${name} AND ` : '';
+    const split = rollupSplit(bounds);
+    const rawBounds = boundsSql(bounds, 'ts');
+    if (!split) {
+      const cond = `${nameSql}${rawBounds}`;
+      events.filters.push(rowFilter(name, lowerOf(bounds)));
+      return {
+        count: agg(events, 'e', `countIf(${cond})`),
+        ...(want.min ? { min: agg(events, 'e', `minIf(ts, ${cond})`) } : {}),
+        ...(want.max ? { max: agg(events, 'e', `maxIf(ts, ${cond})`) } : {}),
+      };
+    }
+    const from = split.from ? day(split.from) : undefined;
+    const to = day(split.to);
+    const dayCond = `${nameSql}${from ? `day >= ${from} AND ` : ''}day < ${to}`;
+    rollup.filters.push({ sql: `(${dayCond})`, ...(name ? { name } : {}) });
+    const edge = `(${split.from ? `ts < ${params.instant(split.from)} OR ` : ''}ts >= ${params.instant(split.to)})`;
+    const cond = `${nameSql}${rawBounds} AND ${edge}`;
+    events.filters.push(rowFilter(name, lowerOf(bounds), edge));
+    const rc = agg(rollup, 'r', `sumIf(events, ${dayCond})`);
+    const ec = agg(events, 'e', `countIf(${cond})`);
+    const out: { count: string; min?: string; max?: string } = { count: `(${rc} + ${ec})` };
+    if (want.min) {
+      const rm = agg(rollup, 'r', `minIf(first_ts, ${dayCond})`);
+      const em = agg(events, 'e', `minIf(ts, ${cond})`);
+      out.min = `multiIf(${rc} > 0 AND ${ec} > 0, least(${rm}, ${em}), ${rc} > 0, ${rm}, ${em})`;
+    }
+    if (want.max) {
+      const rm = agg(rollup, 'r', `maxIf(last_ts, ${dayCond})`);
+      const em = agg(events, 'e', `maxIf(ts, ${cond})`);
+      out.max = `multiIf(${rc} > 0 AND ${ec} > 0, greatest(${rm}, ${em}), ${rc} > 0, ${rm}, ${em})`;
+    }
+    return out;
+  };
+
+  const countTest = (count: string, clause: CountClause): string => {
+    const n = params.add(clause.value, 'UInt64');
+    return clause.op === 'at-least'
+      ? `${count} >= ${n}`
+      : clause.op === 'at-most'
+        ? `${count} <= ${n}`
+        : `${count} = ${n}`;
+  };
+
+  // ---- behaviour ----
+  const eventSql = (expr: EventCondition): string => {
+    eventConditions++;
+    const bounds = boundsOf(expr.window);
+    if (!expr.where) return `(${countTest(countAndTimes(expr.event, bounds, {}).count, expr.count)})`;
+    const match = eventMatch(expr.event, expr.where);
+    events.filters.push(rowFilter(match.name, lowerOf(bounds)));
+    const count = agg(events, 'e', `countIf(${match.sql} AND ${boundsSql(bounds, 'ts')})`);
+    return `(${countTest(count, expr.count)})`;
+  };
+
+  const eventTimeSql = (expr: EventTimeCondition): string => {
+    eventConditions++;
+    const window = expr.window;
+    // The last event falls in a window that reaches now exactly when some event does (and the first
+    // event falls in an open-ended past window exactly when some event does): a plain windowed count.
+    const reachesNow = window && (window.kind === 'in-last' || window.kind === 'since');
+    const fromPast = window && (window.kind === 'more-than-ago' || window.kind === 'before');
+    if ((expr.which === 'last' && reachesNow) || (expr.which === 'first' && fromPast) || !window) {
+      return eventSql({
+        kind: 'event',
+        event: expr.event,
+        ...(expr.where ? { where: expr.where } : {}),
+        count: { op: 'at-least', value: 1 },
+        ...(window ? { window } : {}),
+      });
+    }
+    let count: string;
+    let time: string;
+    if (!expr.where) {
+      const result = countAndTimes(expr.event, {}, expr.which === 'first' ? { min: true } : { max: true });
+      count = result.count;
+      time = (expr.which === 'first' ? result.min : result.max)!;
+    } else {
+      const match = eventMatch(expr.event, expr.where);
+      events.filters.push(rowFilter(match.name, undefined));
+      count = agg(events, 'e', `countIf(${match.sql})`);
+      time = agg(events, 'e', `${expr.which === 'first' ? 'minIf' : 'maxIf'}(ts, ${match.sql})`);
+    }
+    return `(${count} > 0 AND ${windowSql(window, time)})`;
+  };
+
+  const aggregateSql = (expr: EventAggregateCondition): string => {
+    eventConditions++;
+    const bounds = boundsOf(expr.window);
+    const match = eventMatch(expr.event, expr.where);
+    events.filters.push(rowFilter(match.name, lowerOf(bounds)));
+    const key = params.string(expr.property);
+    const base = `${match.sql} AND ${boundsSql(bounds, 'ts')}`;
+    const value = params.add(expr.value, 'Float64');
+    if (expr.fn === 'count-distinct') {
+      const distinct = agg(
+        events,
+        'e',
+        `uniqExactIf(JSONExtractRaw(properties, ${key}), ${base} AND JSONHas(properties, ${key}) AND JSONType(properties, ${key}) != 'Null')`,
+      );
+      return `(${distinct} ${expr.op} ${value})`;
+    }
+    const numeric = `${base} AND JSONType(properties, ${key}) IN ${NUMBER_TYPES}`;
+    const number = `JSONExtractFloat(properties, ${key})`;
+    const count = agg(events, 'e', `countIf(${numeric})`);
+    switch (expr.fn) {
+      case 'sum':
+        return `(${agg(events, 'e', `sumIf(${number}, ${numeric})`)} ${expr.op} ${value})`;
+      case 'avg':
+        return `(${count} > 0 AND ${agg(events, 'e', `sumIf(${number}, ${numeric})`)} / ${count} ${expr.op} ${value})`;
+      default:
+        return `(${count} > 0 AND ${agg(events, 'e', `${expr.fn}If(${number}, ${numeric})`)} ${expr.op} ${value})`;
+    }
+  };
+
+  const sequenceSql = (expr: EventSequenceCondition): string => {
+    eventConditions++;
+    const bounds = boundsOf(expr.window);
+    const first = eventMatch(expr.first.event, expr.first.where);
+    const then = eventMatch(expr.next.event, expr.next.where);
+    const lower = lowerOf(bounds);
+    events.filters.push(rowFilter(first.name, lower), rowFilter(then.name, lower));
+    const firsts = agg(
+      events,
+      'e',
+      `groupArrayIf(toUnixTimestamp64Milli(ts), ${first.sql} AND ${boundsSql(bounds, 'ts')})`,
+    );
+    const thens = agg(events, 'e', `groupArrayIf(toUnixTimestamp64Milli(ts), ${then.sql})`);
+    const within = params.add(durationMs(expr.within), 'Int64');
+    const follows = `arrayExists(b -> b > a AND b <= a + ${within}, ${thens})`;
+    if (!expr.negated) return `arrayExists(a -> ${follows}, ${firsts})`;
+    const nowMs = params.add(now.getTime(), 'Int64');
+    return `arrayExists(a -> a + ${within} <= ${nowMs} AND NOT ${follows}, ${firsts})`;
+  };
+
+  const lastSeenSql = (expr: LastSeenCondition): string => {
+    eventConditions++;
+    const bounds = boundsOf(expr.window);
+    const count = countAndTimes(undefined, bounds, {}).count;
+    return `(${count} > 0 OR ifNull(${boundsSql(bounds, 'assumeNotNull(c.last_seen_at)')} AND c.last_seen_at IS NOT NULL, 0))`;
+  };
+
+  const messageSql = (expr: MessageCondition): string => {
+    const reached: Record<MessageCondition['action'], string> = {
+      received: `(s.outcome = 'accepted' OR hasAny(st.statuses, ['sent', 'delivered', 'read', 'replied']))`,
+      read: `hasAny(st.statuses, ['read', 'replied'])`,
+      replied: `has(st.statuses, 'replied')`,
+      failed: `(s.outcome = 'failed' OR has(st.statuses, 'failed'))`,
+    };
+    const target =
+      expr.target.type === 'campaign'
+        ? `s.campaign_name = ${params.string(expr.target.name)}`
+        : expr.target.type === 'template'
+          ? `s.template_name = ${params.string(expr.target.name)}`
+          : '1';
+    const count = agg(
+      messages,
+      'm',
+      `countIf(${reached[expr.action]} AND ${target} AND ${windowSql(expr.window, 's.sent_at')})`,
+    );
+    return `(${countTest(count, expr.count)})`;
+  };
+
+  // ---- the boolean structure ----
+  const exprSql = (expr: SegmentExpr, stack: string[]): string => {
+    switch (expr.kind) {
+      case 'and':
+      case 'or':
+        return `(${expr.items.map((item) => exprSql(item, stack)).join(` ${expr.kind.toUpperCase()} `)})`;
+      case 'not':
+        return `(NOT ${exprSql(expr.item, stack)})`;
+      case 'constant':
+        return expr.value ? '1' : '0';
+      case 'attribute':
+        return attributeSql(expr.attribute, expr);
+      case 'tagged':
+        return `has(c.tags, ${params.string(expr.tag)})`;
+      case 'in-list':
+        return `has(c.lists, ${params.string(expr.list)})`;
+      case 'consent':
+        return `(c.consent[${params.string(`${expr.channel}.${expr.purpose}`)}] = ${params.string(expr.state === 'subscribed' ? 'opted_in' : 'opted_out')})`;
+      case 'sample': {
+        const seed = params.string(expr.seed);
+        const threshold = params.add(Math.round(expr.percent * 10_000), 'UInt64');
+        return `(reinterpretAsUInt64(reverse(substring(SHA256(concat(${seed}, ':', c.contact_id)), 1, 8))) % 1000000 < ${threshold})`;
+      }
+      case 'in-segment': {
+        const referenced = schema.segments?.[expr.segment];
+        if (!referenced) throw new CompileError(`unknown segment ${expr.segment}`);
+        if (stack.includes(expr.segment)) throw new CompileError(`segment cycle through ${expr.segment}`);
+        return exprSql(referenced.root, [...stack, expr.segment]);
+      }
+      case 'event':
+        return eventSql(expr);
+      case 'event-time':
+        return eventTimeSql(expr);
+      case 'event-aggregate':
+        return aggregateSql(expr);
+      case 'event-sequence':
+        return sequenceSql(expr);
+      case 'last-seen':
+        return lastSeenSql(expr);
+      case 'message':
+        return messageSql(expr);
+    }
+  };
+
+  const where = exprSql(ast.root, []);
+  let from = `FROM ${db}.contacts AS c FINAL`;
+  if (events.aggregates.length) {
+    const filters = dedupe(events.filters.map((f) => f.sql));
+    const global: string[] = [];
+    if (events.filters.every((f) => f.lower)) {
+      const earliest = Math.min(...events.filters.map((f) => f.lower!.getTime()));
+      global.push(`ts >= ${params.instant(new Date(earliest))}`);
+    }
+    if (events.filters.every((f) => f.name)) {
+      global.push(`name IN (${dedupe(events.filters.map((f) => f.name!)).join(', ')})`);
+    }
+    from += `
+LEFT JOIN (
+  SELECT contact_id, ${events.aggregates.join(',\n    ')}
+  FROM ${db}.events
+  WHERE workspace_id = ${ws} AND ts <= ${nowSql}${global.map((g) => ` AND ${g}`).join('')}
+    AND (${filters.includes('1') ? '1' : filters.join(' OR ')})
+  GROUP BY contact_id
+) AS e ON e.contact_id = c.contact_id`;
+  }
+  if (rollup.aggregates.length) {
+    const filters = dedupe(rollup.filters.map((f) => f.sql));
+    const names = rollup.filters.every((f) => f.name)
+      ? ` AND name IN (${dedupe(rollup.filters.map((f) => f.name!)).join(', ')})`
+      : '';
+    from += `
+LEFT JOIN (
+  SELECT contact_id, ${rollup.aggregates.join(',\n    ')}
+  FROM ${db}.events_daily
+  WHERE workspace_id = ${ws}${names} AND (${filters.join(' OR ')})
+  GROUP BY contact_id
+) AS r ON r.contact_id = c.contact_id`;
+  }
+  if (messages.aggregates.length) {
+    from += `
+LEFT JOIN (
+  SELECT s.contact_id AS contact_id, ${messages.aggregates.join(',\n    ')}
+  FROM (
+    SELECT contact_id, campaign_name, template_name, outcome, sent_at, provider_message_id
+    FROM ${db}.sends FINAL
+    WHERE workspace_id = ${ws} AND sent_at <= ${nowSql}
+  ) AS s
+  LEFT JOIN (
+    SELECT provider_message_id, groupUniqArray(status) AS statuses
+    FROM ${db}.message_statuses
+    WHERE workspace_id = ${ws} AND provider_message_id != '' AND ts <= ${nowSql}
+    GROUP BY provider_message_id
+  ) AS st ON st.provider_message_id = s.provider_message_id
+  GROUP BY s.contact_id
+) AS m ON m.contact_id = c.contact_id`;
+  }
+  const fullWhere = `c.workspace_id = ${ws} AND c.deleted = 0 AND ${where}`;
+  return {
+    from,
+    where: fullWhere,
+    sql: `SELECT c.contact_id AS contact_id\n${from}\nWHERE ${fullWhere}`,
+    params: params.values,
+    plan: {
+      events: events.aggregates.length > 0,
+      rollup: rollup.aggregates.length > 0,
+      messages: messages.aggregates.length > 0,
+      eventConditions,
+    },
+  };
+}
+
+function dedupe<T>(values: T[]): T[] {
+  return [...new Set(values)];
+}
+
+const ZONE_ALIASES = [
+  'UTC',
+  'Etc/UTC',
+  'GMT',
+  'Asia/Calcutta',
+  'Asia/Kolkata',
+  'Asia/Saigon',
+  'Asia/Ho_Chi_Minh',
+  'Asia/Katmandu',
+  'Asia/Kathmandu',
+  'Europe/Kiev',
+  'Europe/Kyiv',
+  'Asia/Rangoon',
+  'Asia/Yangon',
+  'America/Buenos_Aires',
+  'America/Argentina/Buenos_Aires',
+  'Asia/Dacca',
+  'Asia/Dhaka',
+];
+let zoneList: string[] | undefined;
+
+/**
+ * ClickHouse takes only constant time zones, so a contact's local date is looked up: the zones whose
+ * date at `now` differs from the workspace's, with their dates; every other contact gets the workspace's.
+ */
+export function localDates(
+  now: Date,
+  workspaceZone: string,
+  extra: string[] = [],
+): { zones: string[]; dates: string[]; fallback: string } {
+  zoneList ??= [...new Set([...Intl.supportedValuesOf('timeZone'), ...ZONE_ALIASES])];
+  const fallback = DateTime.fromJSDate(now, { zone: workspaceZone }).toISODate()!;
+  const zones: string[] = [];
+  const dates: string[] = [];
+  for (const zone of new Set([...zoneList, ...extra])) {
+    const local = DateTime.fromJSDate(now, { zone });
+    if (!local.isValid) continue;
+    const date = local.toISODate()!;
+    if (date !== fallback) {
+      zones.push(zone);
+      dates.push(date);
+    }
+  }
+  return { zones, dates, fallback };
+}
+
+export type { CompareOp };

@@ -1,0 +1,427 @@
+import { IANAZone } from 'luxon';
+import { newId } from '../ids.ts';
+import type { Runtime } from '../runtime.ts';
+import type { ClickHouseStore } from '../stores/clickhouse.ts';
+import { kappaFromMoments, momentSums, shrink } from './priors.ts';
+import { type CohortKind, getStoSettings } from './settings.ts';
+import { HOURS, hourOfSlot, isValidTimeZone, SLOTS } from './slots.ts';
+
+export interface FitOptions {
+  /** End of the history used (exclusive); default now. Evaluation passes its split time. */
+  until?: Date;
+  lookbackDays?: number;
+  cohort?: CohortKind;
+  engagementEvents?: string[];
+  /** Zone for sends whose zone is missing or unknown; default the workspace's. */
+  defaultTimezone?: string;
+  /** 'evaluate' fits never serve and are not kept; default 'serve'. */
+  purpose?: 'serve' | 'evaluate';
+  onProgress?: (step: string) => void;
+}
+
+export interface FitResult {
+  fitId: string;
+  workspaceId: string;
+  since: Date;
+  until: Date;
+  cohort: CohortKind;
+  kappaContact: number;
+  kappaCohort: number;
+  contacts: number;
+  sends: number;
+  engaged: number;
+  cohorts: number;
+  seconds: number;
+}
+
+const DAY_MS = 86_400_000;
+const FAR_FUTURE = '2299-12-31 00:00:00.000';
+
+const chTime = (date: Date): string => date.toISOString().replace('T', ' ').replace('Z', '');
+
+/** The UTC offset of a zone from `from` to `to`, as the instants it changes (hourly scan). */
+export function offsetTransitions(
+  zone: string,
+  from: Date,
+  to: Date,
+): { valid_from: string; offset_seconds: number }[] {
+  const iana = IANAZone.create(zone);
+  const out: { valid_from: string; offset_seconds: number }[] = [];
+  let last: number | undefined;
+  for (let t = Math.floor(from.getTime() / 3_600_000) * 3_600_000; t <= to.getTime(); t += 3_600_000) {
+    const offset = iana.offset(t) * 60;
+    if (offset !== last) {
+      // a change lands between two scanned hours; find its minute (zones change on whole minutes)
+      let at = t;
+      if (last !== undefined) {
+        let lo = t - 3_600_000;
+        let hi = t;
+        while (hi - lo > 60_000) {
+          const mid = lo + Math.floor((hi - lo) / 120_000) * 60_000;
+          if (iana.offset(mid) * 60 === offset) hi = mid;
+          else lo = mid;
+        }
+        at = hi;
+      } else at = new Date(0).getTime();
+      out.push({ valid_from: chTime(new Date(at)), offset_seconds: offset });
+      last = offset;
+    }
+  }
+  return out;
+}
+
+/** Writes the offsets of every valid zone used by the sends in range, so SQL can turn UTC into local time. */
+async function writeOffsets(ch: ClickHouseStore, zones: string[], since: Date, until: Date): Promise<void> {
+  const rows = zones.flatMap((zone) =>
+    offsetTransitions(zone, new Date(since.getTime() - DAY_MS), new Date(until.getTime() + DAY_MS)).map(
+      (r) => ({
+        timezone: zone,
+        ...r,
+      }),
+    ),
+  );
+  await ch.insert('sto_tz_offsets', rows);
+}
+
+/**
+ * Fits the send-time model of one workspace: features per contact and slot in ClickHouse, cohort
+ * and global priors with strengths fitted by the method of moments, recorded in sto_fits.
+ */
+export async function fitSendTime(
+  runtime: Runtime,
+  workspaceId: string,
+  options: FitOptions = {},
+): Promise<FitResult> {
+  const started = performance.now();
+  const { ch, pg } = runtime;
+  const settings = await getStoSettings(pg, workspaceId);
+  const { rows: wsRows } = await pg.query<{ timezone: string }>(
+    'SELECT timezone FROM workspaces WHERE id = $1',
+    [workspaceId],
+  );
+  if (!wsRows[0]) throw new Error(`unknown workspace ${workspaceId}`);
+  const until = options.until ?? new Date();
+  const lookbackDays = options.lookbackDays ?? settings.lookbackDays;
+  const since = new Date(until.getTime() - lookbackDays * DAY_MS);
+  const cohort = options.cohort ?? settings.cohort;
+  const events = options.engagementEvents ?? settings.engagementEvents;
+  const defaultTimezone = options.defaultTimezone ?? wsRows[0].timezone;
+  const fitId = newId('stofit', 16);
+  const progress = options.onProgress ?? (() => {});
+  await pg.query(
+    `INSERT INTO sto_fits (id, workspace_id, status, purpose, since, until, cohort, engagement_events)
+     VALUES ($1, $2, 'running', $3, $4, $5, $6, $7)`,
+    [fitId, workspaceId, options.purpose ?? 'serve', since, until, cohort, events],
+  );
+  try {
+    const result = await runFit(ch, {
+      workspaceId,
+      fitId,
+      since,
+      until,
+      cohort,
+      events,
+      defaultTimezone,
+      progress,
+    });
+    const seconds = (performance.now() - started) / 1000;
+    await pg.query(
+      `UPDATE sto_fits SET status = 'succeeded', kappa_contact = $2, kappa_cohort = $3, contacts = $4, sends = $5,
+         engaged = $6, finished_at = now() WHERE id = $1`,
+      [fitId, result.kappaContact, result.kappaCohort, result.contacts, result.sends, result.engaged],
+    );
+    if ((options.purpose ?? 'serve') === 'serve') await dropOldFits(runtime, workspaceId);
+    runtime.log.info({ workspaceId, fitId, seconds, ...result }, 'send-time fit done');
+    return { fitId, workspaceId, since, until, cohort, ...result, seconds };
+  } catch (error) {
+    await pg.query(`UPDATE sto_fits SET status = 'failed', error = $2, finished_at = now() WHERE id = $1`, [
+      fitId,
+      error instanceof Error ? error.message : String(error),
+    ]);
+    throw error;
+  }
+}
+
+interface FitInput {
+  workspaceId: string;
+  fitId: string;
+  since: Date;
+  until: Date;
+  cohort: CohortKind;
+  events: string[];
+  defaultTimezone: string;
+  progress: (step: string) => void;
+}
+
+async function runFit(ch: ClickHouseStore, input: FitInput) {
+  const { workspaceId, fitId, since, until, cohort, events, defaultTimezone, progress } = input;
+  const db = ch.database;
+  // a send's outcome is known 24 h later; sends in the last day before `until` are left out, not counted as misses
+  const cutoff = new Date(until.getTime() - DAY_MS);
+  const params = {
+    ws: workspaceId,
+    fit: fitId,
+    since: chTime(since),
+    cutoff: chTime(cutoff),
+    until: chTime(until),
+    events,
+    default_tz: defaultTimezone,
+    far: FAR_FUTURE,
+  };
+  progress('zones');
+  const zoneRows = await ch.rows<{ timezone: string }>(
+    `SELECT DISTINCT timezone FROM ${db}.sends
+     WHERE workspace_id = {ws:String} AND sent_at >= {since:DateTime64(3)} AND sent_at < {cutoff:DateTime64(3)}`,
+    params,
+  );
+  const zones = zoneRows.map((r) => r.timezone).filter(isValidTimeZone);
+  await writeOffsets(ch, [...new Set([...zones, defaultTimezone])], since, until);
+
+  progress('features');
+  // event engagement, last touch: each configured event credits the latest send before it (ASOF), so
+  // an evening app open does not also credit that morning's send
+  const sendsInRange = `SELECT send_id, contact_id, sent_at, provider_message_id, country,
+           if(timezone IN {zones:Array(String)}, timezone, {default_tz:String}) AS tz
+         FROM ${db}.sends FINAL
+         WHERE workspace_id = {ws:String} AND outcome = 'accepted'
+           AND sent_at >= {since:DateTime64(3)} AND sent_at < {cutoff:DateTime64(3)}`;
+  const eventJoin = events.length
+    ? `LEFT JOIN (
+         SELECT ls.send_id AS send_id, min(e.ts) AS ts
+         FROM (
+           SELECT contact_id, ts FROM ${db}.events
+           WHERE workspace_id = {ws:String} AND name IN {events:Array(String)}
+             AND ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)}
+         ) AS e
+         ASOF JOIN (SELECT send_id, contact_id, sent_at FROM ${db}.sends FINAL
+           WHERE workspace_id = {ws:String} AND outcome = 'accepted' AND sent_at >= {since:DateTime64(3)}
+             AND sent_at < {until:DateTime64(3)}) AS ls
+           ON e.contact_id = ls.contact_id AND e.ts >= ls.sent_at
+         GROUP BY ls.send_id
+       ) AS ev ON s.send_id = ev.send_id`
+    : '';
+  const eventTs = events.length
+    ? `ifNull(ev.ts, toDateTime64({far:String}, 3, 'UTC'))`
+    : `toDateTime64({far:String}, 3, 'UTC')`;
+  await ch.command(
+    `INSERT INTO ${db}.sto_contact_slots
+       (workspace_id, fit_id, contact_id, slot, sends, engaged, timezone, country, last_sent_at, last_engaged_at, last_engaged_hour)
+     SELECT {ws:String}, {fit:String}, contact_id, slot, count(), countIf(engaged),
+       argMax(tz, sent_at), argMax(country, sent_at), max(sent_at),
+       if(countIf(engaged) > 0, maxIf(engaged_at, engaged), NULL),
+       if(countIf(engaged) > 0, toInt8(toHour(argMaxIf(engaged_local, engaged_at, engaged))), -1)
+     FROM (
+       SELECT s.contact_id AS contact_id, s.sent_at AS sent_at, s.tz AS tz, s.country AS country,
+         ifNull(o.offset_seconds, 0) AS offset,
+         addSeconds(s.sent_at, offset) AS local_at,
+         least(ifNull(st.first_ts, toDateTime64({far:String}, 3, 'UTC')), ${eventTs}) AS engaged_at,
+         addSeconds(engaged_at, offset) AS engaged_local,
+         engaged_at < s.sent_at + INTERVAL 24 HOUR AND engaged_at < {until:DateTime64(3)} AS engaged,
+         toUInt8((toDayOfWeek(local_at) >= 6) * 24 + toHour(local_at)) AS slot
+       FROM (${sendsInRange}) AS s
+       ASOF LEFT JOIN ${db}.sto_tz_offsets AS o ON s.tz = o.timezone AND s.sent_at >= o.valid_from
+       LEFT JOIN (
+         SELECT provider_message_id, min(ts) AS first_ts FROM ${db}.message_statuses
+         WHERE workspace_id = {ws:String} AND status IN ('read', 'replied') AND provider_message_id != ''
+           AND ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)}
+         GROUP BY provider_message_id
+       ) AS st ON s.provider_message_id = st.provider_message_id
+       ${eventJoin}
+     )
+     GROUP BY contact_id, slot
+     SETTINGS join_use_nulls = 1`,
+    { ...params, zones },
+  );
+
+  progress('priors');
+  const cohortColumn = cohort === 'country' ? 'country' : 'timezone';
+  const cells = await ch.rows<{ cohort: string; slot: number; n: string; k: string; contacts: string }>(
+    `SELECT ${cohortColumn} AS cohort, slot, sum(sends) AS n, sum(engaged) AS k
+     FROM ${db}.sto_contact_slots WHERE workspace_id = {ws:String} AND fit_id = {fit:String}
+     GROUP BY cohort, slot`,
+    params,
+  );
+  const priors = fitPriors(
+    cells.map((c) => ({ cohort: c.cohort, slot: Number(c.slot), n: Number(c.n), k: Number(c.k) })),
+  );
+  await ch.insert(
+    'sto_cohort_slots',
+    [...priors.cohorts].flatMap(([name, p]) =>
+      Array.from({ length: SLOTS }, (_, slot) => ({
+        workspace_id: workspaceId,
+        fit_id: fitId,
+        cohort: name,
+        slot,
+        sends: p.n[slot],
+        engaged: p.k[slot],
+        slot_rate: p.slotRate[slot],
+        hour_rate: p.hourRate[hourOfSlot(slot)],
+      })),
+    ),
+  );
+
+  progress('contact prior');
+  // contacts' hour-of-day rates spread around their cohort's: the method-of-moments sums, in ClickHouse
+  const [sums] = await ch.rows<{
+    s: number;
+    a: number;
+    b: number;
+    contacts: string;
+    sends: string;
+    engaged: string;
+  }>(
+    `SELECT sum(k * k / n - 2 * mu * k + mu * mu * n) AS s, sum(mu * (1 - mu)) AS a, sum(mu * (1 - mu) * (n - 1)) AS b,
+       uniqExact(contact_id) AS contacts, sum(n) AS sends, sum(k) AS engaged
+     FROM (
+       SELECT contact_id, slot % 24 AS hour, toFloat64(sum(sends)) AS n, toFloat64(sum(engaged)) AS k,
+         argMax(${cohortColumn}, last_sent_at) AS cohort
+       FROM ${db}.sto_contact_slots WHERE workspace_id = {ws:String} AND fit_id = {fit:String}
+       GROUP BY contact_id, hour
+     ) AS u
+     JOIN (
+       SELECT cohort, slot AS hour, hour_rate AS mu FROM ${db}.sto_cohort_slots
+       WHERE workspace_id = {ws:String} AND fit_id = {fit:String} AND slot < 24
+     ) AS r ON u.cohort = r.cohort AND u.hour = r.hour`,
+    params,
+  );
+  const kappaContact = kappaFromMoments(
+    { s: Number(sums?.s ?? 0), a: Number(sums?.a ?? 0), b: Number(sums?.b ?? 0) },
+    DEFAULT_KAPPA_CONTACT,
+  );
+  return {
+    kappaContact,
+    kappaCohort: priors.kappaCohort,
+    contacts: Number(sums?.contacts ?? 0),
+    sends: Number(sums?.sends ?? 0),
+    engaged: Number(sums?.engaged ?? 0),
+    cohorts: priors.cohorts.size - 1,
+  };
+}
+
+/** Used when the data cannot tell (too few contacts or sends): a prior worth ten sends. */
+export const DEFAULT_KAPPA_CONTACT = 10;
+const DEFAULT_KAPPA_COHORT = 100;
+/** Rate assumed before a workspace has any engaged send; only ranks hours when nothing else does. */
+const EMPTY_RATE = 0.1;
+
+export interface CohortPrior {
+  n: number[];
+  k: number[];
+  /** Per slot (48): the cohort's rate, shrunk toward the global slot rate. */
+  slotRate: number[];
+  /** Per local hour (24, weekday and weekend pooled): shrunk toward the global hour rate. */
+  hourRate: number[];
+}
+
+/**
+ * Global and cohort rates per slot and per hour. The global level is shrunk toward the overall rate
+ * and each cohort toward the global level, each with a strength fitted by the method of moments
+ * across its units. The global prior is stored as cohort ''.
+ */
+export function fitPriors(cells: { cohort: string; slot: number; n: number; k: number }[]): {
+  cohorts: Map<string, CohortPrior>;
+  kappaCohort: number;
+} {
+  const byCohort = new Map<string, { n: number[]; k: number[] }>();
+  const global = { n: new Array<number>(SLOTS).fill(0), k: new Array<number>(SLOTS).fill(0) };
+  for (const cell of cells) {
+    let c = byCohort.get(cell.cohort);
+    if (!c) {
+      c = { n: new Array(SLOTS).fill(0), k: new Array(SLOTS).fill(0) };
+      byCohort.set(cell.cohort, c);
+    }
+    c.n[cell.slot]! += cell.n;
+    c.k[cell.slot]! += cell.k;
+    global.n[cell.slot]! += cell.n;
+    global.k[cell.slot]! += cell.k;
+  }
+  const hourly = (x: { n: number[]; k: number[] }) => {
+    const n = new Array<number>(HOURS).fill(0);
+    const k = new Array<number>(HOURS).fill(0);
+    for (let s = 0; s < SLOTS; s++) {
+      n[hourOfSlot(s)]! += x.n[s]!;
+      k[hourOfSlot(s)]! += x.k[s]!;
+    }
+    return { n, k };
+  };
+  const totalN = global.n.reduce((a, b) => a + b, 0);
+  const totalK = global.k.reduce((a, b) => a + b, 0);
+  const overall = totalN > 0 ? (totalK + 1) / (totalN + 2) : EMPTY_RATE;
+  // global level: slots (and hours) around the overall rate
+  const gh = hourly(global);
+  const kappaGlobalSlot = kappaFromMoments(
+    momentSums(global.n.map((n, s) => ({ n, k: global.k[s]!, mu: overall }))),
+    DEFAULT_KAPPA_COHORT,
+  );
+  const kappaGlobalHour = kappaFromMoments(
+    momentSums(gh.n.map((n, h) => ({ n, k: gh.k[h]!, mu: overall }))),
+    DEFAULT_KAPPA_COHORT,
+  );
+  const globalSlot = global.n.map((n, s) => shrink(global.k[s]!, n, overall, kappaGlobalSlot));
+  const globalHour = gh.n.map((n, h) => shrink(gh.k[h]!, n, overall, kappaGlobalHour));
+  // cohort level: each cohort's slots around the global slot rate
+  const cohortUnits = [...byCohort.values()].flatMap((c) =>
+    c.n.map((n, s) => ({ n, k: c.k[s]!, mu: globalSlot[s]! })),
+  );
+  const kappaCohort = kappaFromMoments(momentSums(cohortUnits), DEFAULT_KAPPA_COHORT);
+  const cohorts = new Map<string, CohortPrior>();
+  cohorts.set('', { n: global.n, k: global.k, slotRate: globalSlot, hourRate: globalHour });
+  for (const [name, c] of byCohort) {
+    if (name === '') continue; // contacts without a cohort use the global prior
+    const h = hourly(c);
+    cohorts.set(name, {
+      n: c.n,
+      k: c.k,
+      slotRate: c.n.map((n, s) => shrink(c.k[s]!, n, globalSlot[s]!, kappaCohort)),
+      hourRate: h.n.map((n, hr) => shrink(h.k[hr]!, n, globalHour[hr]!, kappaCohort)),
+    });
+  }
+  return { cohorts, kappaCohort };
+}
+
+/**
+ * Keeps the two newest serving fits of a workspace (a reader may still be on the previous one) and
+ * drops the rest whole, by partition.
+ */
+async function dropOldFits(runtime: Runtime, workspaceId: string): Promise<void> {
+  const { rows } = await runtime.pg.query<{ id: string }>(
+    `SELECT id FROM sto_fits WHERE workspace_id = $1 AND purpose = 'serve' AND status <> 'running' AND dropped_at IS NULL
+     ORDER BY started_at DESC OFFSET 2`,
+    [workspaceId],
+  );
+  for (const { id } of rows) await dropFit(runtime, id);
+}
+
+export async function dropFit(runtime: Runtime, fitId: string): Promise<void> {
+  for (const table of ['sto_contact_slots', 'sto_cohort_slots']) {
+    await runtime.ch.command(`ALTER TABLE ${runtime.ch.database}.${table} DROP PARTITION {id:String}`, {
+      id: fitId,
+    });
+  }
+  await runtime.pg.query('UPDATE sto_fits SET dropped_at = now() WHERE id = $1', [fitId]);
+}
+
+export interface FitRecord {
+  id: string;
+  workspace_id: string;
+  since: Date;
+  until: Date;
+  cohort: CohortKind;
+  kappa_contact: number;
+  kappa_cohort: number;
+  contacts: number;
+  sends: number;
+  engaged: number;
+  finished_at: Date;
+}
+
+export async function latestFit(runtime: Runtime, workspaceId: string): Promise<FitRecord | undefined> {
+  const { rows } = await runtime.pg.query<FitRecord>(
+    `SELECT id, workspace_id, since, until, cohort, kappa_contact, kappa_cohort, contacts::float8 AS contacts,
+       sends::float8 AS sends, engaged::float8 AS engaged, finished_at
+     FROM sto_fits WHERE workspace_id = $1 AND purpose = 'serve' AND status = 'succeeded' AND dropped_at IS NULL
+     ORDER BY finished_at DESC LIMIT 1`,
+    [workspaceId],
+  );
+  return rows[0];
+}

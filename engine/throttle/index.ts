@@ -1,0 +1,313 @@
+/**
+ * Throttles that hold across worker processes: all their state is in Postgres and every decision is
+ * taken inside the caller's transaction, under row locks (or an advisory lock for a portfolio).
+ *
+ * - rate: messages per second per sender, as reserved send slots (virtual scheduling)
+ * - tier: unique recipients per rolling 24 h per business portfolio
+ * - pair: one message per recipient per `pairIntervalMs`
+ * - frequency: at most N marketing messages per contact per D days, across campaigns
+ * - quiet hours: no sends in a local-time window; held until it opens
+ * - warm-up: a new sender's daily volume ramps up
+ */
+import type { Sql } from '../stores/postgres.ts';
+
+export const TIER_LIMITS: Record<string, number> = {
+  TIER_250: 250,
+  TIER_2K: 2_000,
+  TIER_10K: 10_000,
+  TIER_100K: 100_000,
+  TIER_UNLIMITED: Number.POSITIVE_INFINITY,
+};
+
+/** Meta: 1 message every 6 s to the same user. */
+export const PAIR_INTERVAL_MS = 6_000;
+const DAY_MS = 86_400_000;
+
+/** Daily volume a sender may send on day `d` (0-based) of its warm-up; Infinity once ramped. */
+export function warmupDailyCap(day: number): number {
+  const ramp = [1_000, 2_000, 5_000, 10_000, 25_000, 50_000, 100_000];
+  return day < ramp.length ? ramp[day]! : Number.POSITIVE_INFINITY;
+}
+
+export interface SenderLimits {
+  id: string;
+  portfolio_id: string;
+  throughput_mps: number;
+  tier: string;
+  warmup_started_at: Date | string | null;
+}
+
+export interface Candidate {
+  send_id: string;
+  contact_id: string;
+  phone: string;
+  timezone: string;
+}
+
+export interface GatePolicy {
+  workspaceId: string;
+  channel: string;
+  /** Consent purpose the message needs: marketing, utility or authentication. */
+  purpose: string;
+  quietHours: { start: number; end: number } | null;
+  frequencyCap: { max: number; days: number } | null;
+  /** Zone for contacts without one. */
+  defaultTimezone: string;
+  /** The policy clock (tests shift it to cross quiet hours). */
+  now: Date;
+}
+
+export interface GateResult {
+  send: Candidate[];
+  hold: { send_id: string; until: Date; reason: string }[];
+  skip: { send_id: string; reason: string }[];
+}
+
+/** Local hour (0-23) and minutes of an instant in a zone. */
+export function localTime(at: Date, zone: string): { hour: number; minute: number } {
+  let parts: Intl.DateTimeFormatPart[];
+  try {
+    parts = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+      hourCycle: 'h23',
+      hour: '2-digit',
+      minute: '2-digit',
+    }).formatToParts(at);
+  } catch {
+    parts = new Intl.DateTimeFormat('en-US', {
+      timeZone: 'UTC',
+      hourCycle: 'h23',
+      hour: '2-digit',
+      minute: '2-digit',
+    }).formatToParts(at);
+  }
+  return {
+    hour: Number(parts.find((p) => p.type === 'hour')?.value),
+    minute: Number(parts.find((p) => p.type === 'minute')?.value),
+  };
+}
+
+/** When quiet hours end for a contact, or undefined when `at` is outside them. */
+export function quietUntil(at: Date, zone: string, quiet: { start: number; end: number }): Date | undefined {
+  const { hour, minute } = localTime(at, zone);
+  const inside =
+    quiet.start < quiet.end
+      ? hour >= quiet.start && hour < quiet.end
+      : hour >= quiet.start || hour < quiet.end;
+  if (!inside) return undefined;
+  const hoursLeft = (quiet.end - hour + 24) % 24 || 24;
+  // Step to the hour boundary, then confirm against the zone (a DST change can move it by an hour).
+  let until = new Date(at.getTime() + hoursLeft * 3_600_000 - minute * 60_000 - (at.getTime() % 60_000));
+  for (let i = 0; i < 3 && localTime(until, zone).hour !== quiet.end; i++) {
+    until = new Date(until.getTime() + (localTime(until, zone).hour < quiet.end ? 3_600_000 : -3_600_000));
+  }
+  return until;
+}
+
+/**
+ * Decides, inside the caller's transaction, which candidates may be sent now, which are held (and
+ * until when), and which are skipped for good; records what the sent ones use up.
+ */
+export async function gate(
+  tx: Sql,
+  sender: SenderLimits,
+  candidates: Candidate[],
+  policy: GatePolicy,
+): Promise<GateResult> {
+  const result: GateResult = { send: [], hold: [], skip: [] };
+  if (candidates.length === 0) return result;
+  const now = policy.now;
+  const ids = candidates.map((c) => c.contact_id);
+
+  // Consent, read again right before the send: the latest record wins.
+  const { rows: consent } = await tx.query<{ contact_id: string; status: string }>(
+    `SELECT contact_id, status FROM consent_current
+     WHERE workspace_id = $1 AND channel = $2 AND purpose = $3 AND contact_id = ANY($4::text[])`,
+    [policy.workspaceId, policy.channel, policy.purpose, ids],
+  );
+  const optedIn = new Set(consent.filter((r) => r.status === 'opted_in').map((r) => r.contact_id));
+
+  let remaining: Candidate[] = [];
+  for (const c of candidates) {
+    if (!optedIn.has(c.contact_id)) {
+      result.skip.push({ send_id: c.send_id, reason: 'no_consent' });
+      continue;
+    }
+    const until = policy.quietHours
+      ? quietUntil(now, c.timezone || policy.defaultTimezone, policy.quietHours)
+      : undefined;
+    if (until) result.hold.push({ send_id: c.send_id, until, reason: 'quiet_hours' });
+    else remaining.push(c);
+  }
+  if (remaining.length === 0) return result;
+
+  // Pair rate and frequency caps: lock each contact's row, in a fixed order so batches never deadlock.
+  const contactIds = [...new Set(remaining.map((c) => c.contact_id))].sort();
+  await tx.query(
+    `INSERT INTO throttle_contacts (workspace_id, contact_id)
+     SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`,
+    [policy.workspaceId, contactIds],
+  );
+  const { rows: pacing } = await tx.query<{
+    contact_id: string;
+    last_sent_at: Date | null;
+    marketing_sent_at: Date[];
+  }>(
+    `SELECT contact_id, last_sent_at, marketing_sent_at FROM throttle_contacts
+     WHERE workspace_id = $1 AND contact_id = ANY($2::text[]) ORDER BY contact_id FOR UPDATE`,
+    [policy.workspaceId, contactIds],
+  );
+  const byContact = new Map(pacing.map((r) => [r.contact_id, r]));
+  const marketing = policy.purpose === 'marketing';
+  const next: Candidate[] = [];
+  const seen = new Set<string>();
+  for (const c of remaining) {
+    const row = byContact.get(c.contact_id);
+    const last = row?.last_sent_at ? new Date(row.last_sent_at).getTime() : Number.NEGATIVE_INFINITY;
+    // The cap is final, so it is checked before the pair rate (which only delays).
+    if (marketing && policy.frequencyCap) {
+      const since = now.getTime() - policy.frequencyCap.days * DAY_MS;
+      const recent = (row?.marketing_sent_at ?? []).filter((t) => new Date(t).getTime() > since).length;
+      if (recent >= policy.frequencyCap.max) {
+        result.skip.push({ send_id: c.send_id, reason: 'frequency_cap' });
+        continue;
+      }
+    }
+    if (seen.has(c.contact_id) || now.getTime() - last < PAIR_INTERVAL_MS) {
+      const until = new Date(Math.max(last, now.getTime()) + PAIR_INTERVAL_MS);
+      result.hold.push({ send_id: c.send_id, until, reason: 'pair_rate' });
+      continue;
+    }
+    seen.add(c.contact_id);
+    next.push(c);
+  }
+  remaining = next;
+
+  // Warm-up: a new sender's daily volume ramps; the excess waits for the next UTC day.
+  if (sender.warmup_started_at && remaining.length) {
+    const day = Math.floor((now.getTime() - new Date(sender.warmup_started_at).getTime()) / DAY_MS);
+    const cap = warmupDailyCap(Math.max(0, day));
+    if (Number.isFinite(cap)) {
+      const today = now.toISOString().slice(0, 10);
+      await tx.query(
+        'INSERT INTO throttle_sender_days (sender_id, day) VALUES ($1, $2) ON CONFLICT DO NOTHING',
+        [sender.id, today],
+      );
+      const { rows } = await tx.query<{ sent: number }>(
+        'SELECT sent FROM throttle_sender_days WHERE sender_id = $1 AND day = $2 FOR UPDATE',
+        [sender.id, today],
+      );
+      const room = Math.max(0, cap - Number(rows[0]?.sent ?? 0));
+      const tomorrow = new Date(`${today}T00:00:00Z`).getTime() + DAY_MS;
+      for (const c of remaining.slice(room))
+        result.hold.push({ send_id: c.send_id, until: new Date(tomorrow), reason: 'warmup' });
+      remaining = remaining.slice(0, room);
+    }
+  }
+
+  // Tier: unique recipients per rolling 24 h, shared by every number of the portfolio.
+  const limit = TIER_LIMITS[sender.tier] ?? 250;
+  if (Number.isFinite(limit) && remaining.length) {
+    await tx.query("SELECT pg_advisory_xact_lock(hashtext('chorus.tier.' || $1))", [sender.portfolio_id]);
+    const windowStart = new Date(now.getTime() - DAY_MS);
+    const phones = remaining.map((c) => c.phone);
+    const { rows: counted } = await tx.query<{ n: string; oldest: Date | null }>(
+      `SELECT count(*) AS n, min(last_at) AS oldest FROM throttle_portfolio_recipients
+       WHERE portfolio_id = $1 AND last_at > $2`,
+      [sender.portfolio_id, windowStart],
+    );
+    const { rows: known } = await tx.query<{ recipient: string }>(
+      `SELECT recipient FROM throttle_portfolio_recipients
+       WHERE portfolio_id = $1 AND last_at > $2 AND recipient = ANY($3::text[])`,
+      [sender.portfolio_id, windowStart, phones],
+    );
+    const inWindow = new Set(known.map((r) => r.recipient));
+    let used = Number(counted[0]?.n ?? 0);
+    const oldest = counted[0]?.oldest ? new Date(counted[0].oldest).getTime() : now.getTime();
+    const allowed: Candidate[] = [];
+    for (const c of remaining) {
+      if (inWindow.has(c.phone)) allowed.push(c);
+      else if (used < limit) {
+        used++;
+        inWindow.add(c.phone);
+        allowed.push(c);
+      } else
+        result.hold.push({
+          send_id: c.send_id,
+          until: new Date(Math.max(oldest + DAY_MS, now.getTime() + 60_000)),
+          reason: 'tier',
+        });
+    }
+    remaining = allowed;
+    if (remaining.length)
+      await tx.query(
+        `INSERT INTO throttle_portfolio_recipients (portfolio_id, recipient, last_at)
+         SELECT $1, unnest($2::text[]), $3
+         ON CONFLICT (portfolio_id, recipient) DO UPDATE SET last_at = EXCLUDED.last_at`,
+        [sender.portfolio_id, [...new Set(remaining.map((c) => c.phone))], now],
+      );
+  }
+
+  if (remaining.length) {
+    const sentIds = remaining.map((c) => c.contact_id);
+    await tx.query(
+      `UPDATE throttle_contacts SET last_sent_at = $3,
+         marketing_sent_at = CASE WHEN $4 THEN
+           array_append(ARRAY(SELECT t FROM unnest(marketing_sent_at) t WHERE t > $3::timestamptz - interval '90 days'), $3::timestamptz)
+           ELSE marketing_sent_at END
+       WHERE workspace_id = $1 AND contact_id = ANY($2::text[])`,
+      [policy.workspaceId, sentIds, now, marketing],
+    );
+    if (sender.warmup_started_at)
+      await tx.query('UPDATE throttle_sender_days SET sent = sent + $3 WHERE sender_id = $1 AND day = $2', [
+        sender.id,
+        now.toISOString().slice(0, 10),
+        remaining.length,
+      ]);
+  }
+  result.send = remaining;
+  return result;
+}
+
+/**
+ * Reserves `n` consecutive send slots for a sender at `ratePerSecond`, inside the caller's
+ * transaction. Returns the delay from now (the database clock) to each slot, so callers on other
+ * hosts are immune to clock skew. The next free slot only moves forward by what is reserved, so a
+ * reservation always succeeds and waits are bounded by the work already reserved.
+ */
+export async function reserveSlots(
+  tx: Sql,
+  senderId: string,
+  n: number,
+  ratePerSecond: number,
+): Promise<number[]> {
+  if (n === 0) return [];
+  const intervalUs = Math.ceil(1_000_000 / ratePerSecond);
+  await tx.query(
+    'INSERT INTO throttle_sender_slots (sender_id, next_slot_at) VALUES ($1, clock_timestamp()) ON CONFLICT DO NOTHING',
+    [senderId],
+  );
+  const { rows } = await tx.query<{ first_ms: number }>(
+    `WITH now_ AS (SELECT clock_timestamp() AS t),
+     moved AS (
+       UPDATE throttle_sender_slots s
+          SET next_slot_at = GREATEST(s.next_slot_at, now_.t, coalesce(s.penalty_until, now_.t))
+                             + make_interval(secs => $2::float8 * $3::float8 / 1e6)
+         FROM now_ WHERE s.sender_id = $1
+       RETURNING s.next_slot_at, now_.t)
+     SELECT extract(epoch FROM (next_slot_at - make_interval(secs => $2::float8 * $3::float8 / 1e6) - t)) * 1000 AS first_ms
+       FROM moved`,
+    [senderId, n, intervalUs],
+  );
+  const first = Math.max(0, Number(rows[0]?.first_ms ?? 0));
+  return Array.from({ length: n }, (_, i) => first + (i * intervalUs) / 1000);
+}
+
+/** After a throughput error: no slot starts before `ms` from now, for every process. */
+export async function penalize(sql: Sql, senderId: string, ms: number): Promise<void> {
+  await sql.query(
+    `UPDATE throttle_sender_slots SET penalty_until = GREATEST(coalesce(penalty_until, clock_timestamp()),
+       clock_timestamp() + make_interval(secs => $2::float8 / 1000)) WHERE sender_id = $1`,
+    [senderId, ms],
+  );
+}

@@ -1,0 +1,189 @@
+/**
+ * Campaign dispatch on pg-boss. The ledger (campaign_sends) is the truth; jobs only carry batches of
+ * send ids to whichever worker process is free. A pump in every worker process keeps a bounded
+ * number of due sends enqueued per running campaign, re-offers batches whose job died with its
+ * process, resolves in-doubt sends and writes settled sends to ClickHouse. Duplicate jobs are
+ * harmless: a claim is a row lock plus a state check.
+ */
+import { hostname } from 'node:os';
+import type { PgBoss } from 'pg-boss';
+import {
+  DEFAULTS,
+  type DispatchOptions,
+  maybeComplete,
+  processSends,
+  reconcileSending,
+  reportSends,
+} from '../../engine/campaigns/dispatch.ts';
+import { transition } from '../../engine/campaigns/model.ts';
+import { newId } from '../../engine/ids.ts';
+import type { Runtime } from '../../engine/runtime.ts';
+import type { QueueDefinition } from '../boss.ts';
+
+export const DISPATCH_QUEUE = 'campaign-dispatch';
+
+export interface DispatchJob {
+  campaignId: string;
+  sendIds: string[];
+}
+
+export interface PumpOptions {
+  /** Seconds of sending kept enqueued per campaign. */
+  aheadSeconds?: number;
+  /** An enqueued send not claimed after this long is offered again (its job may have died). */
+  staleMs?: number;
+}
+
+/** Sends per job: about half a second of the sender's rate, within bounds. */
+export function batchSize(rate: number): number {
+  return Math.max(10, Math.min(250, Math.round(rate / 2)));
+}
+
+/**
+ * One pump pass over every scheduled or running campaign: start scheduled ones whose first send is
+ * due, and enqueue due sends as jobs, at most `aheadSeconds` of sending per campaign.
+ */
+export async function pump(
+  runtime: Runtime,
+  boss: PgBoss,
+  options: PumpOptions & { clockOffsetMs?: number } = {},
+): Promise<number> {
+  const now = new Date(Date.now() + (options.clockOffsetMs ?? 0));
+  const staleMs = options.staleMs ?? 20_000;
+  const { rows: campaigns } = await runtime.pg.query<{
+    id: string;
+    workspace_id: string;
+    state: string;
+    throughput_mps: number;
+  }>(
+    `SELECT c.id, c.workspace_id, c.state, coalesce(s.throughput_mps, 80) AS throughput_mps
+       FROM campaigns c LEFT JOIN senders s ON s.id = c.sender_id
+      WHERE c.state IN ('scheduled', 'running')`,
+  );
+  let enqueued = 0;
+  for (const campaign of campaigns) {
+    if (campaign.state === 'scheduled') {
+      const { rows } = await runtime.pg.query<{ due: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM campaign_sends WHERE campaign_id = $1 AND state = 'queued' AND not_before <= $2) AS due`,
+        [campaign.id, now],
+      );
+      if (!rows[0]?.due) continue;
+      await transition(runtime.pg, campaign.workspace_id, campaign.id, 'start', 'system').catch(() => {});
+    }
+    const rate = Number(campaign.throughput_mps);
+    const budget = Math.max(batchSize(rate) * 2, Math.ceil(rate * (options.aheadSeconds ?? 5)));
+    const ids = await runtime.pg.transaction(async (tx) => {
+      const { rows: inflight } = await tx.query<{ n: string }>(
+        `SELECT count(*) AS n FROM campaign_sends WHERE campaign_id = $1 AND state = 'queued'
+           AND enqueued_at > clock_timestamp() - make_interval(secs => $2::float8 / 1000)`,
+        [campaign.id, staleMs],
+      );
+      const room = budget - Number(inflight[0]?.n ?? 0);
+      if (room <= 0) return [];
+      const { rows } = await tx.query<{ send_id: string }>(
+        `UPDATE campaign_sends SET enqueued_at = clock_timestamp()
+          WHERE send_id IN (
+            SELECT send_id FROM campaign_sends
+             WHERE campaign_id = $1 AND state = 'queued' AND not_before <= $2
+               AND (enqueued_at IS NULL OR enqueued_at < clock_timestamp() - make_interval(secs => $3::float8 / 1000))
+             ORDER BY not_before, send_id LIMIT $4 FOR UPDATE SKIP LOCKED)
+          RETURNING send_id`,
+        [campaign.id, now, staleMs, room],
+      );
+      return rows.map((r) => r.send_id).sort();
+    });
+    if (ids.length === 0) {
+      if (campaign.state === 'running') await maybeComplete(runtime, campaign);
+      continue;
+    }
+    const size = batchSize(rate);
+    const jobs = [];
+    for (let i = 0; i < ids.length; i += size)
+      jobs.push({ data: { campaignId: campaign.id, sendIds: ids.slice(i, i + size) } satisfies DispatchJob });
+    await boss.insert(DISPATCH_QUEUE, jobs);
+    enqueued += ids.length;
+  }
+  return enqueued;
+}
+
+export interface DispatcherHandle {
+  options: DispatchOptions;
+  /** Runs one pump and reconcile pass now (launch calls it for a fast first send). */
+  kick(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+let adapterFactory: DispatchOptions['adapterFor'] | undefined;
+/** The channel modules register how a sender becomes an adapter. */
+export function registerAdapterFactory(factory: DispatchOptions['adapterFor']): void {
+  adapterFactory = factory;
+}
+
+/**
+ * Starts dispatch in this process: the job handler and the pump loop. Any number of processes may
+ * run it against the same Postgres.
+ */
+export async function startDispatcher(
+  runtime: Runtime,
+  boss: PgBoss,
+  options: Partial<DispatchOptions> &
+    PumpOptions & { pumpIntervalMs?: number; localConcurrency?: number } = {},
+): Promise<DispatcherHandle> {
+  const adapterFor = options.adapterFor ?? adapterFactory;
+  if (!adapterFor) throw new Error('no channel adapter registered for dispatch');
+  const dispatch: DispatchOptions = {
+    ...options,
+    workerId: options.workerId ?? `${hostname()}:${process.pid}:${newId('w', 6)}`,
+    adapterFor,
+  };
+  if (!(await boss.getQueue(DISPATCH_QUEUE)))
+    await boss.createQueue(DISPATCH_QUEUE, { retryLimit: 3, expireInSeconds: 120 } as never);
+  await boss.work<DispatchJob>(
+    DISPATCH_QUEUE,
+    {
+      batchSize: 1,
+      pollingIntervalSeconds: 0.5,
+      localConcurrency: options.localConcurrency ?? 4,
+    } as never,
+    async (jobs) => {
+      for (const job of jobs) await processSends(runtime, job.data.campaignId, job.data.sendIds, dispatch);
+    },
+  );
+  let running = false;
+  let stopped = false;
+  const pass = async () => {
+    if (running || stopped) return;
+    running = true;
+    try {
+      await reconcileSending(runtime, dispatch);
+      await pump(runtime, boss, options);
+      const { rows } = await runtime.pg.query<{ campaign_id: string }>(
+        `SELECT DISTINCT campaign_id FROM campaign_sends WHERE reported = false AND state IN ('accepted', 'failed') LIMIT 20`,
+      );
+      for (const row of rows) await reportSends(runtime, row.campaign_id);
+    } catch (error) {
+      if (!stopped) runtime.log.error({ err: error }, 'dispatch pump failed');
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(pass, options.pumpIntervalMs ?? 500);
+  await pass();
+  return {
+    options: dispatch,
+    kick: pass,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await boss.offWork(DISPATCH_QUEUE);
+      while (running) await new Promise((r) => setTimeout(r, 20));
+    },
+  };
+}
+
+export const dispatchQueue: QueueDefinition = {
+  name: DISPATCH_QUEUE,
+  options: { retryLimit: 3, expireInSeconds: 120 },
+};
+
+export { DEFAULTS };

@@ -1,0 +1,172 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getContact } from '../engine/contacts/index.ts';
+import { openTestApi, postgresTargets, type TestApi } from './helpers/runtime.ts';
+
+describe.each(postgresTargets)('events API on $name', ({ url }) => {
+  let api: TestApi;
+  const post = (payload: unknown, contentType = 'application/json') =>
+    api.app.inject({
+      method: 'POST',
+      url: '/v1/events',
+      headers: { ...api.auth, 'content-type': contentType },
+      payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
+    });
+  const count = async () =>
+    Number(
+      (
+        await api.runtime.ch.rows<{ n: string }>(
+          `SELECT count() AS n FROM ${api.runtime.ch.database}.events FINAL`,
+        )
+      )[0]!.n,
+    );
+  beforeAll(async () => {
+    api = await openTestApi({ postgresUrl: url, region: 'IN' });
+  });
+  afterAll(async () => api?.close());
+
+  it('ingests a JSON array, creating contacts for new phones, and records property types', async () => {
+    const response = await post([
+      {
+        id: 'e1',
+        contact: { phone: '+919876543210' },
+        name: 'purchase',
+        timestamp: '2026-03-01T10:00:00+05:30',
+        properties: { amount: 499, currency: 'INR', first: true },
+      },
+      { id: 'e2', contact: { phone: '98765 43210' }, name: 'app_open', timestamp: '2026-03-02T08:00:00Z' },
+      { id: 'e3', contact: { external_id: 'crm-7' }, name: 'signup', timestamp: '2026-03-02T09:00:00Z' },
+    ]);
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ received: 3, inserted: 3, duplicates: 0, contacts_created: 2 });
+    const { rows } = await api.runtime.pg.query<{ property: string; type: string }>(
+      "SELECT property, type FROM event_properties WHERE event_name = 'purchase' ORDER BY property",
+    );
+    expect(rows).toEqual([
+      { property: 'amount', type: 'number' },
+      { property: 'currency', type: 'string' },
+      { property: 'first', type: 'boolean' },
+    ]);
+    const found = await api.app.inject({ url: '/v1/contacts?phone=%2B919876543210', headers: api.auth });
+    const contact = await getContact(api.runtime, api.workspace.id, found.json().data[0].id);
+    // last_seen_at comes from the latest event (contact_activity), without rewriting the contact.
+    expect(contact?.last_seen_at).toBe('2026-03-02T08:00:00.000Z');
+  });
+
+  it('ignores repeated ids, in the batch and across batches', async () => {
+    const before = await count();
+    const again = await post([
+      {
+        id: 'e1',
+        contact: { phone: '+919876543210' },
+        name: 'purchase',
+        timestamp: '2026-03-01T10:00:00+05:30',
+      },
+      { id: 'e4', contact: { phone: '+919876543210' }, name: 'app_open', timestamp: '2026-03-03T08:00:00Z' },
+      { id: 'e4', contact: { phone: '+919876543210' }, name: 'app_open', timestamp: '2026-03-03T08:00:00Z' },
+    ]);
+    expect(again.json()).toEqual({ received: 3, inserted: 1, duplicates: 2, contacts_created: 0 });
+    expect(await count()).toBe(before + 1);
+  });
+
+  it('without ids, an exact resend is ignored', async () => {
+    const event = {
+      contact: { external_id: 'crm-7' },
+      name: 'page_view',
+      timestamp: '2026-03-04T08:00:00Z',
+      properties: { page: '/home' },
+    };
+    expect((await post([event])).json().inserted).toBe(1);
+    expect((await post([event])).json().inserted).toBe(0);
+  });
+
+  it('takes NDJSON', async () => {
+    const body = [
+      {
+        id: 'n1',
+        contact: { phone: '+919876543210' },
+        name: 'add_to_cart',
+        timestamp: '2026-03-05T08:00:00Z',
+      },
+      {
+        id: 'n2',
+        contact: { phone: '+919876543210' },
+        name: 'add_to_cart',
+        timestamp: '2026-03-05T09:00:00Z',
+      },
+    ]
+      .map((e) => JSON.stringify(e))
+      .join('\n');
+    const response = await post(`${body}\n`, 'application/x-ndjson');
+    expect(response.statusCode).toBe(200);
+    expect(response.json().inserted).toBe(2);
+  });
+
+  it('one bad item rejects the batch with per-item paths, nothing written', async () => {
+    const before = await count();
+    const response = await post([
+      { id: 'b1', contact: { phone: '+919876543210' }, name: 'ok', timestamp: '2026-03-01T10:00:00Z' },
+      { id: 'b2', contact: { phone: '+919876543210' }, name: 'ok', timestamp: 'yesterday' },
+      {
+        id: 'b3',
+        contact: { phone: '+919876543210', id: 'x' },
+        name: 'ok',
+        timestamp: '2026-03-01T10:00:00Z',
+      },
+      { id: 'b4', contact: { phone: '+919876543210' }, timestamp: '2026-03-01T10:00:00Z', extra: 1 },
+    ]);
+    expect(response.statusCode).toBe(400);
+    const paths = response.json().errors.map((e: { path: string }) => e.path);
+    expect(paths).toEqual(expect.arrayContaining(['/body/1/timestamp', '/body/3/name', '/body/3/extra']));
+    expect(paths.some((p: string) => p.startsWith('/body/2/contact'))).toBe(true);
+    expect(await count()).toBe(before);
+  });
+
+  it('domain errors (bad phone, unknown contact id, future, NDJSON syntax) are 422 with paths', async () => {
+    const before = await count();
+    const response = await post([
+      { contact: { phone: '12' }, name: 'ok', timestamp: '2026-03-01T10:00:00Z' },
+      { contact: { id: 'ct_nobody' }, name: 'ok', timestamp: '2026-03-01T10:00:00Z' },
+      { contact: { phone: '+919876543210' }, name: 'ok', timestamp: '2999-01-01T00:00:00Z' },
+      { contact: { phone: '+919876543210' }, name: 'ok', timestamp: '1999-12-31T10:00:00Z' },
+    ]);
+    expect(response.statusCode).toBe(422);
+    expect(response.json().errors.map((e: { path: string }) => e.path)).toEqual([
+      '/body/0/contact/phone',
+      '/body/2/timestamp',
+      '/body/3/timestamp',
+    ]);
+    const unknown = await post([
+      { contact: { id: 'ct_nobody' }, name: 'ok', timestamp: '2026-03-01T10:00:00Z' },
+    ]);
+    expect(unknown.statusCode).toBe(422);
+    expect(unknown.json().errors[0]).toMatchObject({ path: '/body/0/contact/id', code: 'unknown_contact' });
+    const ndjson = await post(
+      '{"contact":{"phone":"+919876543210"},"name":"a","timestamp":"2026-03-01T10:00:00Z"}\n{not json\n',
+      'application/x-ndjson',
+    );
+    expect(ndjson.statusCode).toBe(422);
+    expect(ndjson.json().errors[0]).toMatchObject({ path: '/body/1', message: 'line 2 is not valid JSON' });
+    expect(await count()).toBe(before);
+  });
+
+  it('refuses more than 10,000 events and oversized bodies', async () => {
+    const event = { contact: { phone: '+919876543210' }, name: 'x', timestamp: '2026-03-01T10:00:00Z' };
+    const tooMany = await post(Array.from({ length: 10_001 }, () => event));
+    expect(tooMany.statusCode).toBe(400);
+    const big = await post(
+      `[${JSON.stringify({ ...event, properties: { blob: 'x'.repeat(17 * 1024 * 1024) } })}]`,
+    );
+    expect(big.statusCode).toBe(413);
+    expect(big.headers['content-type']).toContain('application/problem+json');
+    const ndjson = await post(
+      Array.from({ length: 10_001 }, () => JSON.stringify(event)).join('\n'),
+      'application/x-ndjson',
+    );
+    expect(ndjson.statusCode).toBe(422);
+  });
+
+  it('needs a key', async () => {
+    const response = await api.app.inject({ method: 'POST', url: '/v1/events', payload: [] });
+    expect(response.statusCode).toBe(401);
+  });
+});
