@@ -64,10 +64,10 @@ export async function eraseContact(
   const clickhouseTables: string[] = [];
   for (const { table } of tables) {
     const name = assertIdentifier(table, 'table');
-    await ch.command(
-      `DELETE FROM ${ch.database}.${name} WHERE workspace_id = {ws:String} AND contact_id = {id:String}`,
-      { ws: workspaceId, id: contactId },
-    );
+    await deleteRows(runtime, name, 'workspace_id = {ws:String} AND contact_id = {id:String}', {
+      ws: workspaceId,
+      id: contactId,
+    });
     clickhouseTables.push(name);
   }
   if (!clickhouseTables.includes('message_statuses')) clickhouseTables.push('message_statuses');
@@ -95,4 +95,24 @@ export async function eraseContact(
   });
   runtime.log.info({ workspaceId, contactId, clickhouseTables, postgresTables }, 'contact erased');
   return { contactId, found: row !== undefined, clickhouseTables, postgresTables };
+}
+
+/**
+ * Deletes rows from a ClickHouse table: a lightweight DELETE, or, where a table does not allow one
+ * (projections, some engines), a synchronous mutation.
+ */
+export async function deleteRows(
+  runtime: Runtime,
+  table: string,
+  where: string,
+  params: Record<string, unknown>,
+): Promise<void> {
+  const { ch } = runtime;
+  const name = `${ch.database}.${assertIdentifier(table, 'table')}`;
+  try {
+    await ch.command(`DELETE FROM ${name} WHERE ${where}`, params);
+  } catch (error) {
+    runtime.log.warn({ table, err: error }, 'lightweight delete refused; running a mutation');
+    await ch.command(`ALTER TABLE ${name} DELETE WHERE ${where} SETTINGS mutations_sync = 2`, params);
+  }
 }

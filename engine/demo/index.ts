@@ -1,5 +1,5 @@
+import { deleteRows } from '../contacts/erase.ts';
 import type { Runtime } from '../runtime.ts';
-import { assertIdentifier } from '../stores/clickhouse.ts';
 import { createWorkspace, getWorkspace, type Workspace } from '../workspaces.ts';
 import type { DemoSummary } from './generate.ts';
 
@@ -68,12 +68,7 @@ export async function clearWorkspaceData(runtime: Runtime, workspaceId: string):
     { db: ch.database },
   );
   for (const { table } of tables)
-    await ch.command(
-      `DELETE FROM ${ch.database}.${assertIdentifier(table, 'table')} WHERE workspace_id = {ws:String}`,
-      {
-        ws: workspaceId,
-      },
-    );
+    await deleteRows(runtime, table, 'workspace_id = {ws:String}', { ws: workspaceId });
   await pg.transaction(async (tx) => {
     for (const table of ['consent_current', 'consent_records', 'event_properties', 'tags', 'lists'])
       await tx.query(`DELETE FROM ${table} WHERE workspace_id = $1`, [workspaceId]);
