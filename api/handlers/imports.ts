@@ -30,15 +30,18 @@ export const importContacts: Handler<'importContacts'> = async ({ runtime, works
       `the file is ${declared} bytes; at most ${maxBytes} are accepted`,
     );
   const body = request.body as Readable;
-  const job = await runImport(runtime, workspace, body, {
-    mapping: query.mapping,
-    fileName: query.file_name,
-    bytesTotal: Number.isFinite(declared) ? declared : undefined,
-    maxBytes,
-  });
-  // The request may end before the whole body was read (a failed import); drain it so the reply goes out.
-  if (!body.readableEnded) body.resume();
-  return { status: 201, body: job };
+  try {
+    const job = await runImport(runtime, workspace, body, {
+      mapping: query.mapping,
+      fileName: query.file_name,
+      bytesTotal: Number.isFinite(declared) ? declared : undefined,
+      maxBytes,
+    });
+    return { status: 201, body: job };
+  } finally {
+    // A refused or failed import stops reading early; drain the rest so the reply goes out.
+    if (!body.readableEnded) body.resume();
+  }
 };
 
 export const listImports: Handler<'listImports'> = async ({ runtime, workspace, query }) => ({
