@@ -24,7 +24,7 @@ export interface RunningSimulator {
   port: number;
   sim: Simulator;
   /** Ground truth: everything received and done, in order. */
-  log: SimLogEntry[];
+  readonly log: SimLogEntry[];
   counts: Record<string, number>;
   now(): Date;
   /** Manual clock: move simulated time forward, running everything due (webhooks included). */
@@ -174,7 +174,7 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Ru
         cpuMicros: cpu.user + cpu.system,
         rssBytes: process.memoryUsage().rss,
         pendingTasks: sim.clock.pending,
-        logEntries: sim.log.length,
+        logEntries: sim.logLength,
       });
     }
     if (what === 'faults' && method === 'POST') {
@@ -239,7 +239,9 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Ru
     url: `http://${host}:${port}`,
     port,
     sim,
-    log: sim.log,
+    get log() {
+      return sim.log;
+    },
     counts: sim.counts,
     now: () => new Date(sim.now()),
     advance: (ms) => sim.clock.advance(ms),
