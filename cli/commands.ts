@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { registerAnalyticsCommands } from './analytics.ts';
-import { registerContactCommands } from './contacts.ts';
 import { registerCampaignCommands } from './campaigns.ts';
+import { registerContactCommands } from './contacts.ts';
 import { registerCoreCommands } from './core.ts';
 import { registerDemoCommands } from './demo.ts';
 import { registerSegmentCommands } from './segments.ts';
