@@ -644,6 +644,35 @@ describe('reproducibility', () => {
     }
   }
 
+  it('concurrent requests do not change what happens to each message', async () => {
+    async function concurrent(order: 'forward' | 'reverse') {
+      const sim = await startSimulator({
+        seed: 'conc',
+        appSecret: SECRET,
+        templates,
+        clock: { manual: true, start: START },
+      });
+      try {
+        const list = phones(40, 600);
+        if (order === 'reverse') list.reverse();
+        await Promise.all(list.map((to) => post(sim, '/v23.0/1000/messages', sendBody(to, `c_${to}`))));
+        await sim.advance(30 * HOUR);
+        return sim.log
+          .filter((e) => e.kind === 'status' || e.kind === 'send_accepted' || e.kind === 'send_rejected')
+          .map(
+            (e) =>
+              `${e.to} ${e.kind} ${e.wamid ?? e.code} ${e.status ?? ''} ${e.kind === 'status' ? e.at : ''}`,
+          )
+          .sort();
+      } finally {
+        await sim.close();
+      }
+    }
+    const [a, b] = [await concurrent('forward'), await concurrent('reverse')];
+    expect(a.length).toBeGreaterThan(80);
+    expect(a).toEqual(b);
+  });
+
   it('the same seed gives the same run; another seed another', async () => {
     const [a, b, c] = [await run('same'), await run('same'), await run('other')];
     expect(a.length).toBeGreaterThan(1000);
