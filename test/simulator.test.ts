@@ -1,5 +1,6 @@
 // The simulator against the facts page: payload shapes, signatures, limits at the stated rates,
 // webhook delivery faults, template review, quality, the read model, and reproducibility.
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -678,5 +679,43 @@ describe('reproducibility', () => {
     expect(a.length).toBeGreaterThan(1000);
     expect(a).toBe(b);
     expect(a).not.toBe(c);
+  });
+});
+
+describe('chorus sim', () => {
+  it('starts the simulator from the CLI and answers a send', async () => {
+    const cli = new URL('../cli/main.ts', import.meta.url).pathname;
+    const child = spawn(
+      process.execPath,
+      [cli, 'sim', '--port', '0', '--seed', 'cli', '--lenient-templates'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          const match = /"url": "([^"]+)"/.exec(out);
+          if (match) resolve(match[1]!);
+        });
+        child.once('exit', (code) => reject(new Error(`exited with ${code}`)));
+      });
+      const to = phones(30, 70_000).find((p) => {
+        const profile = recipientProfile('cli', p);
+        return profile.onWhatsApp && !profile.stoppedMarketing;
+      })!;
+      const response = await fetch(`${url}/v23.0/42/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(sendBody(to, 'cli_1', 'anything')),
+      });
+      expect(response.status).toBe(200);
+      const counts = await (await fetch(`${url}/_sim/counts`)).json();
+      expect(counts.send_accepted).toBe(1);
+    } finally {
+      child.kill('SIGTERM');
+    }
   });
 });
