@@ -452,23 +452,24 @@ export async function campaignConversions(
          FROM ${db}.campaign_goals WHERE workspace_id = {ws:String} GROUP BY campaign_id),
        mine AS (
          SELECT contact_id, sent_at FROM ${db}.sends
-          WHERE workspace_id = {ws:String} AND campaign_id = {campaign:String} AND outcome = 'accepted')
-     SELECT count() AS conversions, uniqExact(e.contact_id) AS converters,
-            sum(JSONExtractFloat(e.properties, t.revenue_property)) AS revenue
-       FROM (
+          WHERE workspace_id = {ws:String} AND campaign_id = {campaign:String} AND outcome = 'accepted'),
+       candidates AS (
          SELECT contact_id, ts, event_id, any(properties) AS properties FROM ${db}.events
           WHERE workspace_id = {ws:String} AND name = {goal:String}
-            AND contact_id IN (SELECT contact_id FROM mine)
             AND ts >= (SELECT min(sent_at) FROM mine)
             AND ts <= (SELECT max(sent_at) FROM mine) + toIntervalSecond({window:UInt32})
-          GROUP BY contact_id, ts, event_id) AS e
+            AND contact_id IN (SELECT contact_id FROM mine)
+          GROUP BY contact_id, ts, event_id)
+     SELECT count() AS conversions, uniqExact(e.contact_id) AS converters,
+            sum(JSONExtractFloat(e.properties, t.revenue_property)) AS revenue
+       FROM candidates AS e
        ASOF INNER JOIN (
          SELECT s.contact_id AS contact_id, s.sent_at AS sent_at, s.campaign_id AS campaign_id,
                 g.window_seconds AS window_seconds, g.revenue_property AS revenue_property
            FROM ${db}.sends AS s FINAL
            INNER JOIN goals AS g ON g.campaign_id = s.campaign_id
           WHERE s.workspace_id = {ws:String} AND s.outcome = 'accepted' AND g.goal_event = {goal:String}
-            AND s.contact_id IN (SELECT contact_id FROM mine)) AS t
+            AND s.contact_id IN (SELECT contact_id FROM candidates)) AS t
          ON e.contact_id = t.contact_id AND e.ts >= t.sent_at
       WHERE t.campaign_id = {campaign:String} AND e.ts <= t.sent_at + toIntervalSecond(t.window_seconds)`,
     { ws: workspaceId, campaign: campaignId, goal: goal.event, window: goal.window_seconds },
