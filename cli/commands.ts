@@ -3,6 +3,7 @@ import { registerAnalyticsCommands } from './analytics.ts';
 import { registerCampaignCommands } from './campaigns.ts';
 import { registerContactCommands } from './contacts.ts';
 import { registerCoreCommands } from './core.ts';
+import { registerStoCommands } from './sto.ts';
 import { registerDemoCommands } from './demo.ts';
 import { registerSegmentCommands } from './segments.ts';
 import { registerSimCommands } from './sim.ts';
@@ -15,5 +16,6 @@ export function registerCommands(program: Command): void {
   registerSimCommands(program);
   registerCampaignCommands(program);
   registerAnalyticsCommands(program);
+  registerStoCommands(program);
   registerSegmentCommands(program);
 }
