@@ -69,7 +69,11 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Ru
     json(res, httpStatusFor(error.code), errorBody(error, sim.traceId()));
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://sim');
+    const rawUrl = req.url ?? '/';
+    const query = rawUrl.indexOf('?');
+    // The send path is hot: build a URL object only when there is a query string to read.
+    const url =
+      query < 0 ? { pathname: rawUrl, searchParams: new URLSearchParams() } : new URL(rawUrl, 'http://sim');
     const parts = url.pathname.split('/').filter(Boolean);
     const method = req.method ?? 'GET';
     const raw = method === 'GET' || method === 'DELETE' ? '' : await readBody(req);
@@ -147,7 +151,7 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Ru
   const control = async (
     parts: string[],
     method: string,
-    url: URL,
+    url: { searchParams: URLSearchParams },
     body: Record<string, unknown>,
     res: ServerResponse,
   ) => {
@@ -156,12 +160,23 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Ru
       const since = Number(url.searchParams.get('since') ?? 0);
       const kind = url.searchParams.get('kind');
       return json(res, 200, {
-        entries: sim.log.filter((e) => e.seq >= since && (!kind || e.kind === kind)),
+        entries: sim.log
+          .filter((e) => e.seq >= since && (!kind || e.kind === kind))
+          .map((e) => ({ ...e, at: new Date(e.atMs).toISOString() })),
         counts: sim.counts,
         now: new Date(sim.now()).toISOString(),
       });
     }
     if (what === 'counts' && method === 'GET') return json(res, 200, sim.counts);
+    if (what === 'stats' && method === 'GET') {
+      const cpu = process.cpuUsage();
+      return json(res, 200, {
+        cpuMicros: cpu.user + cpu.system,
+        rssBytes: process.memoryUsage().rss,
+        pendingTasks: sim.clock.pending,
+        logEntries: sim.log.length,
+      });
+    }
     if (what === 'faults' && method === 'POST') {
       sim.injectFault(body as unknown as Fault);
       return json(res, 200, { ok: true });

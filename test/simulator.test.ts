@@ -150,11 +150,13 @@ describe('simulator webhooks', () => {
   });
 
   it('answers a send with the facts page success shape', async () => {
-    const r = await post(sim, '/v23.0/1000/messages', sendBody('+919812345678', 'x'));
+    const rates = { notOnWhatsApp: 0.2, stoppedMarketing: 0.1 };
+    const to = phones(50, 90_000).find((p) => recipientProfile('shapes', p, rates).onWhatsApp)!;
+    const r = await post(sim, '/v23.0/1000/messages', sendBody(to, 'x'));
     expect(r.status).toBe(200);
     expect(r.json).toEqual({
       messaging_product: 'whatsapp',
-      contacts: [{ input: '919812345678', wa_id: '919812345678' }],
+      contacts: [{ input: to.slice(1), wa_id: to.slice(1) }],
       messages: [{ id: expect.stringMatching(/^wamid\./), message_status: 'accepted' }],
     });
   });
@@ -329,7 +331,7 @@ describe('simulator limits at the stated rates', () => {
       const quality = hook.received
         .flatMap((r) => parseWhatsAppWebhook(r.raw))
         .filter((e) => e.kind === 'quality');
-      expect(quality[0]).toMatchObject({ kind: 'quality', event: 'FLAGGED', currentLimit: 'TIER_250' });
+      expect(quality[0]).toMatchObject({ kind: 'quality', event: 'YELLOW', currentLimit: 'TIER_250' });
       const qualityPayload = hook.received.find(
         (r) => r.body.entry[0]!.changes[0]!.field === 'phone_number_quality_update',
       )!;
@@ -340,6 +342,44 @@ describe('simulator limits at the stated rates', () => {
       expect(tiered.sim.numberState('3000')?.uniqueUsers24h).toBe(0);
     } finally {
       await tiered.close();
+      await hook.close();
+    }
+  });
+});
+
+describe('simulator quality', () => {
+  it('STOP replies push quality to RED: FLAGGED, and a DOWNGRADE of the tier', async () => {
+    const hook = await receiver();
+    const sim = await startSimulator({
+      seed: 'quality',
+      appSecret: SECRET,
+      webhookUrl: hook.url,
+      templates,
+      tier: 'TIER_2K',
+      qualityMinSample: 20,
+      clock: { manual: true, start: START },
+      webhooks: { lateRate: 0, duplicateRate: 0, outOfOrderRate: 0 },
+    });
+    try {
+      for (const [i, to] of phones(20, 300).entries()) sim.sim.send('1000', sendBody(to, `q${i}`), undefined);
+      sim.sim.inbound('1000', phones(1, 300)[0]!, 'STOP');
+      expect(sim.sim.numberState('1000')?.quality).toBe('YELLOW');
+      sim.sim.inbound('1000', phones(1, 301)[0]!, 'stop');
+      expect(sim.sim.numberState('1000')).toMatchObject({ quality: 'RED', tier: 'TIER_250' });
+      await sim.advance(1_000);
+      const events = hook.received
+        .flatMap((r) => parseWhatsAppWebhook(r.raw))
+        .filter((e) => e.kind === 'quality');
+      expect(events.map((e) => [e.event, e.currentLimit])).toEqual([
+        ['YELLOW', 'TIER_2K'],
+        ['FLAGGED', 'TIER_250'],
+        ['DOWNGRADE', 'TIER_250'],
+      ]);
+      // Marketing sends now meet the spam rate limit.
+      const promo = sim.sim.send('1000', sendBody(phones(1, 400)[0]!, 'm', 'promo'), undefined);
+      expect(promo.ok ? 0 : promo.error.code).toBe(131048);
+    } finally {
+      await sim.close();
       await hook.close();
     }
   });

@@ -22,6 +22,8 @@ export interface UpsertOptions {
   now?: Date;
   /** Schema already loaded by the caller (imports load it once per file). */
   schema?: AttributeSchema;
+  /** When the i-th input creates a contact, its created_at (history loads, the demo); default now. */
+  createdAt?: (index: number) => string | undefined;
 }
 
 export interface UpsertResult {
@@ -256,7 +258,7 @@ export async function upsertContacts(
       tags: [],
       lists: [],
       consent: {},
-      created_at: nowIso,
+      created_at: options.createdAt?.(i) ?? nowIso,
       last_seen_at: null,
       updated_at: nowIso,
     };

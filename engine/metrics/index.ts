@@ -270,6 +270,55 @@ export async function setCampaignGoal(
   ]);
 }
 
+/**
+ * Copies the workspace's campaign goals from Postgres (the campaigns table, the authority) to
+ * ClickHouse, where the conversions view reads them; only changed goals are written.
+ */
+export async function syncCampaignGoals(runtime: Runtime, workspaceId?: string): Promise<number> {
+  const { rows } = await runtime.pg.query<{
+    workspace_id: string;
+    id: string;
+    goal: { event: string; window_hours: number } | string;
+  }>(
+    `SELECT workspace_id, id, goal FROM campaigns WHERE goal IS NOT NULL AND ($1::text IS NULL OR workspace_id = $1)`,
+    [workspaceId ?? null],
+  );
+  if (!rows.length) return 0;
+  const current = await runtime.ch.rows<{
+    workspace_id: string;
+    campaign_id: string;
+    goal_event: string;
+    window_seconds: number;
+    revenue_property: string;
+  }>(
+    `SELECT workspace_id, campaign_id, argMax(goal_event, updated_at) AS goal_event,
+            argMax(window_seconds, updated_at) AS window_seconds,
+            argMax(revenue_property, updated_at) AS revenue_property
+       FROM ${runtime.ch.database}.campaign_goals
+      WHERE campaign_id IN {ids:Array(String)} GROUP BY workspace_id, campaign_id`,
+    { ids: rows.map((r) => r.id) },
+  );
+  const known = new Map(current.map((c) => [`${c.workspace_id}/${c.campaign_id}`, c]));
+  let written = 0;
+  for (const row of rows) {
+    const goal =
+      typeof row.goal === 'string'
+        ? (JSON.parse(row.goal) as { event: string; window_hours: number })
+        : row.goal;
+    if (!goal?.event || !(goal.window_hours > 0)) continue;
+    const windowSeconds = Math.round(goal.window_hours * 3600);
+    const had = known.get(`${row.workspace_id}/${row.id}`);
+    if (had && had.goal_event === goal.event && Number(had.window_seconds) === windowSeconds) continue;
+    await setCampaignGoal(runtime, row.workspace_id, row.id, {
+      event: goal.event,
+      windowSeconds,
+      revenueProperty: had?.revenue_property || 'revenue',
+    });
+    written++;
+  }
+  return written;
+}
+
 export async function campaignGoal(
   runtime: Runtime,
   workspaceId: string,
@@ -448,6 +497,7 @@ export async function campaignMetrics(
   campaignId: string,
 ): Promise<CampaignMetrics> {
   const filter = { campaignId };
+  await syncCampaignGoals(runtime, workspaceId);
   const [base, failures, ttr, goal, cost] = await Promise.all([
     funnel(runtime, workspaceId, filter),
     failuresByCode(runtime, workspaceId, filter),

@@ -64,6 +64,23 @@ export async function loadSchema(sql: Sql, workspaceId: string): Promise<Segment
   };
 }
 
+const compression = new WeakMap<Runtime, { at: number; compresses: boolean }>();
+
+/** Whether the daily rollup is at most half the size of raw events (from part metadata, cached 5 minutes). */
+export async function rollupCompresses(runtime: Runtime): Promise<boolean> {
+  const cached = compression.get(runtime);
+  if (cached && Date.now() - cached.at < 300_000) return cached.compresses;
+  const rows = await runtime.ch.rows<{ table: string; rows: string | number }>(
+    `SELECT table, sum(rows) AS rows FROM system.parts
+     WHERE database = {db:String} AND active AND table IN ('events', 'events_daily') GROUP BY table`,
+    { db: runtime.ch.database },
+  );
+  const count = (table: string) => Number(rows.find((r) => r.table === table)?.rows ?? 0);
+  const compresses = count('events') > 0 && count('events_daily') <= count('events') / 2;
+  compression.set(runtime, { at: Date.now(), compresses });
+  return compresses;
+}
+
 /** Parses, checks and compiles an audience; throws SegmentError with every diagnostic when it cannot run. */
 export async function prepareAudience(
   runtime: Runtime,
@@ -89,6 +106,9 @@ export async function prepareAudience(
     now: options.now ?? new Date(),
     database: runtime.ch.database,
     ...(options.path ? { path: options.path } : {}),
+    ...(options.path === undefined || options.path === 'auto'
+      ? { rollupCompresses: await rollupCompresses(runtime) }
+      : {}),
   });
   if (!result.compiled || !result.ast) {
     const first = result.diagnostics.find((d) => d.severity === 'error');

@@ -142,6 +142,89 @@ export async function fitSendTime(
   }
 }
 
+/**
+ * Per send in [since, cutoff) of a workspace: its local time and slot, and whether it was engaged
+ * (read or replied, or a configured event credited to it by last touch) within 24 h and before
+ * `until`. Writes the zone offsets it needs first. Run with `join_use_nulls = 1`.
+ */
+export async function engagedSendsQuery(
+  ch: ClickHouseStore,
+  input: {
+    workspaceId: string;
+    since: Date;
+    cutoff: Date;
+    until: Date;
+    events: string[];
+    defaultTimezone: string;
+    /** Only sends with exploration = 1 or a logged propensity below 1 (for evaluation). */
+    randomizedOnly?: boolean;
+  },
+): Promise<{ sql: string; params: Record<string, unknown> }> {
+  const db = ch.database;
+  const params = {
+    ws: input.workspaceId,
+    since: chTime(input.since),
+    cutoff: chTime(input.cutoff),
+    until: chTime(input.until),
+    events: input.events,
+    default_tz: input.defaultTimezone,
+    far: FAR_FUTURE,
+  };
+  const zoneRows = await ch.rows<{ timezone: string }>(
+    `SELECT DISTINCT timezone FROM ${db}.sends
+     WHERE workspace_id = {ws:String} AND sent_at >= {since:DateTime64(3)} AND sent_at < {cutoff:DateTime64(3)}`,
+    params,
+  );
+  const zones = zoneRows.map((r) => r.timezone).filter(isValidTimeZone);
+  await writeOffsets(ch, [...new Set([...zones, input.defaultTimezone])], input.since, input.until);
+  const events = input.events;
+  const sendsInRange = `SELECT send_id, contact_id, sent_at, provider_message_id, country, exploration, propensity,
+           if(timezone IN {zones:Array(String)}, timezone, {default_tz:String}) AS tz
+         FROM ${db}.sends FINAL
+         WHERE workspace_id = {ws:String} AND outcome = 'accepted'
+           AND sent_at >= {since:DateTime64(3)} AND sent_at < {cutoff:DateTime64(3)}
+           ${input.randomizedOnly ? 'AND (exploration = 1 OR propensity < 1)' : ''}`;
+  // event engagement, last touch: each configured event credits the latest send before it (ASOF), so
+  // an evening app open does not also credit that morning's send
+  const eventJoin = events.length
+    ? `LEFT JOIN (
+         SELECT ls.send_id AS send_id, min(e.ts) AS ts
+         FROM (
+           SELECT contact_id, ts FROM ${db}.events
+           WHERE workspace_id = {ws:String} AND name IN {events:Array(String)}
+             AND ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)}
+         ) AS e
+         ASOF JOIN (SELECT send_id, contact_id, sent_at FROM ${db}.sends FINAL
+           WHERE workspace_id = {ws:String} AND outcome = 'accepted' AND sent_at >= {since:DateTime64(3)}
+             AND sent_at < {until:DateTime64(3)}) AS ls
+           ON e.contact_id = ls.contact_id AND e.ts >= ls.sent_at
+         GROUP BY ls.send_id
+       ) AS ev ON s.send_id = ev.send_id`
+    : '';
+  const eventTs = events.length
+    ? `ifNull(ev.ts, toDateTime64({far:String}, 3, 'UTC'))`
+    : `toDateTime64({far:String}, 3, 'UTC')`;
+  const sql = `
+       SELECT s.send_id AS send_id, s.contact_id AS contact_id, s.sent_at AS sent_at, s.tz AS tz, s.country AS country,
+         s.exploration AS exploration, s.propensity AS propensity,
+         ifNull(o.offset_seconds, 0) AS offset,
+         addSeconds(s.sent_at, offset) AS local_at,
+         least(ifNull(st.first_ts, toDateTime64({far:String}, 3, 'UTC')), ${eventTs}) AS engaged_at,
+         addSeconds(engaged_at, offset) AS engaged_local,
+         engaged_at < s.sent_at + INTERVAL 24 HOUR AND engaged_at < {until:DateTime64(3)} AS engaged,
+         toUInt8((toDayOfWeek(local_at) >= 6) * 24 + toHour(local_at)) AS slot
+       FROM (${sendsInRange}) AS s
+       ASOF LEFT JOIN ${db}.sto_tz_offsets AS o ON s.tz = o.timezone AND s.sent_at >= o.valid_from
+       LEFT JOIN (
+         SELECT provider_message_id, min(ts) AS first_ts FROM ${db}.message_statuses
+         WHERE workspace_id = {ws:String} AND status IN ('read', 'replied') AND provider_message_id != ''
+           AND ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)}
+         GROUP BY provider_message_id
+       ) AS st ON s.provider_message_id = st.provider_message_id
+       ${eventJoin}`;
+  return { sql, params: { ...params, zones } };
+}
+
 interface FitInput {
   workspaceId: string;
   fitId: string;
@@ -164,45 +247,17 @@ async function runFit(ch: ClickHouseStore, input: FitInput) {
     since: chTime(since),
     cutoff: chTime(cutoff),
     until: chTime(until),
-    events,
-    default_tz: defaultTimezone,
-    far: FAR_FUTURE,
   };
   progress('zones');
-  const zoneRows = await ch.rows<{ timezone: string }>(
-    `SELECT DISTINCT timezone FROM ${db}.sends
-     WHERE workspace_id = {ws:String} AND sent_at >= {since:DateTime64(3)} AND sent_at < {cutoff:DateTime64(3)}`,
-    params,
-  );
-  const zones = zoneRows.map((r) => r.timezone).filter(isValidTimeZone);
-  await writeOffsets(ch, [...new Set([...zones, defaultTimezone])], since, until);
-
+  const features = await engagedSendsQuery(ch, {
+    workspaceId,
+    since,
+    cutoff,
+    until,
+    events,
+    defaultTimezone,
+  });
   progress('features');
-  // event engagement, last touch: each configured event credits the latest send before it (ASOF), so
-  // an evening app open does not also credit that morning's send
-  const sendsInRange = `SELECT send_id, contact_id, sent_at, provider_message_id, country,
-           if(timezone IN {zones:Array(String)}, timezone, {default_tz:String}) AS tz
-         FROM ${db}.sends FINAL
-         WHERE workspace_id = {ws:String} AND outcome = 'accepted'
-           AND sent_at >= {since:DateTime64(3)} AND sent_at < {cutoff:DateTime64(3)}`;
-  const eventJoin = events.length
-    ? `LEFT JOIN (
-         SELECT ls.send_id AS send_id, min(e.ts) AS ts
-         FROM (
-           SELECT contact_id, ts FROM ${db}.events
-           WHERE workspace_id = {ws:String} AND name IN {events:Array(String)}
-             AND ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)}
-         ) AS e
-         ASOF JOIN (SELECT send_id, contact_id, sent_at FROM ${db}.sends FINAL
-           WHERE workspace_id = {ws:String} AND outcome = 'accepted' AND sent_at >= {since:DateTime64(3)}
-             AND sent_at < {until:DateTime64(3)}) AS ls
-           ON e.contact_id = ls.contact_id AND e.ts >= ls.sent_at
-         GROUP BY ls.send_id
-       ) AS ev ON s.send_id = ev.send_id`
-    : '';
-  const eventTs = events.length
-    ? `ifNull(ev.ts, toDateTime64({far:String}, 3, 'UTC'))`
-    : `toDateTime64({far:String}, 3, 'UTC')`;
   await ch.command(
     `INSERT INTO ${db}.sto_contact_slots
        (workspace_id, fit_id, contact_id, slot, sends, engaged, timezone, country, last_sent_at, last_engaged_at, last_engaged_hour)
@@ -210,27 +265,10 @@ async function runFit(ch: ClickHouseStore, input: FitInput) {
        argMax(tz, sent_at), argMax(country, sent_at), max(sent_at),
        if(countIf(engaged) > 0, maxIf(engaged_at, engaged), NULL),
        if(countIf(engaged) > 0, toInt8(toHour(argMaxIf(engaged_local, engaged_at, engaged))), -1)
-     FROM (
-       SELECT s.contact_id AS contact_id, s.sent_at AS sent_at, s.tz AS tz, s.country AS country,
-         ifNull(o.offset_seconds, 0) AS offset,
-         addSeconds(s.sent_at, offset) AS local_at,
-         least(ifNull(st.first_ts, toDateTime64({far:String}, 3, 'UTC')), ${eventTs}) AS engaged_at,
-         addSeconds(engaged_at, offset) AS engaged_local,
-         engaged_at < s.sent_at + INTERVAL 24 HOUR AND engaged_at < {until:DateTime64(3)} AS engaged,
-         toUInt8((toDayOfWeek(local_at) >= 6) * 24 + toHour(local_at)) AS slot
-       FROM (${sendsInRange}) AS s
-       ASOF LEFT JOIN ${db}.sto_tz_offsets AS o ON s.tz = o.timezone AND s.sent_at >= o.valid_from
-       LEFT JOIN (
-         SELECT provider_message_id, min(ts) AS first_ts FROM ${db}.message_statuses
-         WHERE workspace_id = {ws:String} AND status IN ('read', 'replied') AND provider_message_id != ''
-           AND ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)}
-         GROUP BY provider_message_id
-       ) AS st ON s.provider_message_id = st.provider_message_id
-       ${eventJoin}
-     )
+     FROM (${features.sql})
      GROUP BY contact_id, slot
      SETTINGS join_use_nulls = 1`,
-    { ...params, zones },
+    { ...params, ...features.params },
   );
 
   progress('priors');
