@@ -3,6 +3,7 @@ import { buildServer } from '../api/server.ts';
 import { openRuntime, type Runtime } from '../engine/runtime.ts';
 import { createApiKey, createWorkspace } from '../engine/workspaces.ts';
 import { startBoss, startWorkers } from '../jobs/boss.ts';
+import { startDispatcher } from '../jobs/dispatch/index.ts';
 import { queues } from '../jobs/queues.ts';
 
 /** Opens the stores for one command and closes them after, whatever happens. */
@@ -33,6 +34,8 @@ export function registerCoreCommands(program: Command): void {
       const embedded = runtime.ch.mode === 'embedded' || runtime.pg.mode === 'embedded';
       const boss = options.workers || embedded ? await startBoss(runtime) : undefined;
       if (boss) await startWorkers(runtime, boss, queues);
+      // Campaign dispatch: the job handler plus the pump that feeds it (jobs/dispatch).
+      if (boss) await startDispatcher(runtime, boss);
       await app.listen({ port: Number(options.port), host: options.host });
       const stop = async () => {
         await app.close();
@@ -51,6 +54,7 @@ export function registerCoreCommands(program: Command): void {
       const runtime = await openRuntime();
       const boss = await startBoss(runtime);
       await startWorkers(runtime, boss, queues);
+      await startDispatcher(runtime, boss);
       const stop = async () => {
         await boss.stop({ graceful: true, timeout: 30_000 });
         await runtime.close();

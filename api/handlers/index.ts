@@ -1,9 +1,11 @@
 import type { Handlers } from '../types.ts';
 import * as analytics from './analytics.ts';
+import * as campaigns from './campaigns.ts';
 import * as contacts from './contacts.ts';
 import * as dashboards from './dashboards.ts';
 import * as events from './events.ts';
 import * as imports from './imports.ts';
+import * as sto from './sto.ts';
 import * as segments from './segments.ts';
 import * as system from './system.ts';
 import * as whatsapp from './whatsapp.ts';
@@ -12,10 +14,12 @@ import * as whatsapp from './whatsapp.ts';
 export const handlers: Handlers = {
   ...system,
   ...segments,
+  ...campaigns,
   ...contacts,
   ...events,
   ...imports,
   ...whatsapp,
   ...analytics,
   ...dashboards,
+  ...sto,
 };

@@ -19,7 +19,7 @@ export interface TemplateCatalog {
   find(sql: Sql, workspaceId: string, name: string, language: string): Promise<TemplateInfo | undefined>;
 }
 
-/** Reads the `templates` table kept by the WhatsApp module (name, language, status, category). */
+/** Reads a `templates` table (workspace_id, name, language, status, category) when one exists. */
 export const postgresTemplateCatalog: TemplateCatalog = {
   async find(sql, workspaceId, name, language) {
     const { rows: exists } = await sql.query<{ t: string | null }>(
@@ -34,6 +34,53 @@ export const postgresTemplateCatalog: TemplateCatalog = {
     return rows[0];
   },
 };
+
+/**
+ * Asks the provider: the Cloud API's `GET /{waba-id}/message_templates?name=` for the sender's
+ * WhatsApp Business Account (the simulator serves the same endpoint).
+ */
+export function providerTemplateCatalog(sender: {
+  base_url: string;
+  api_version: string;
+  waba_id?: string | null;
+  access_token: string | null;
+}): TemplateCatalog {
+  return {
+    async find(_sql, _workspaceId, name, language) {
+      if (!sender.waba_id) return undefined;
+      const url = `${sender.base_url.replace(/\/+$/, '')}/${sender.api_version}/${sender.waba_id}/message_templates?name=${encodeURIComponent(name)}`;
+      const response = await fetch(url, {
+        headers: { authorization: `Bearer ${sender.access_token ?? ''}` },
+        signal: AbortSignal.timeout(10_000),
+      });
+      if (!response.ok) throw new Error(`the provider's template list answered HTTP ${response.status}`);
+      const { data } = (await response.json()) as {
+        data?: { name: string; language: string; status: string; category: string }[];
+      };
+      const found = data?.find((t) => t.name === name && t.language === language);
+      return found
+        ? {
+            name,
+            language,
+            status: found.status.toUpperCase(),
+            category: found.category.toUpperCase() as TemplateCategory,
+          }
+        : undefined;
+    },
+  };
+}
+
+/** The provider's word when the sender has an account id; else a local `templates` table. */
+export function defaultTemplateCatalog(
+  sender?: Parameters<typeof providerTemplateCatalog>[0],
+): TemplateCatalog {
+  return {
+    async find(sql, workspaceId, name, language) {
+      if (sender?.waba_id) return providerTemplateCatalog(sender).find(sql, workspaceId, name, language);
+      return postgresTemplateCatalog.find(sql, workspaceId, name, language);
+    },
+  };
+}
 
 /** What rendering needs of a contact. */
 export interface RenderContact {

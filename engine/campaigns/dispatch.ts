@@ -7,6 +7,7 @@ import type { ChannelAdapter, OutboundMessage, RenderedContent, SendOutcome } fr
 import type { Runtime } from '../runtime.ts';
 import type { PostgresStore, Sql } from '../stores/postgres.ts';
 import { gate, penalize, reserveSlots, type SenderLimits } from '../throttle/index.ts';
+import { pacerFor, SKIPPED } from '../throttle/pacer.ts';
 import { transition } from './model.ts';
 import { type Campaign, CampaignError, type CampaignSettings } from './types.ts';
 
@@ -163,6 +164,11 @@ export async function processSends(
   }
   const leaseMs = options.leaseMs ?? DEFAULTS.leaseMs;
   const rate = Math.max(0.1, ctx.sender.throughput_mps * (options.headroom ?? DEFAULTS.headroom));
+  // Claim no more than this process can send soon: a CPU-starved worker leaves work to others
+  // instead of reserving slots it would reach late.
+  const backlogLimit = Math.max(100, ctx.sender.throughput_mps * 2);
+  while (pacerFor(ctx.sender.id, ctx.sender.throughput_mps).backlog > backlogLimit)
+    await new Promise((resolve) => setTimeout(resolve, 50));
   const now = policyNow(options);
 
   const claimed = await runtime.pg.transaction(async (tx) => {
@@ -207,6 +213,14 @@ export async function processSends(
            FROM unnest($1::text[], $2::float8[]) AS u(id, delay) WHERE c.send_id = u.id`,
         [decision.send.map((s) => s.send_id), delays, options.workerId, leaseMs],
       );
+    if (decision.send.length)
+      // The pair rate counts from when each message actually goes: its slot, not the claim.
+      await tx.query(
+        `UPDATE throttle_contacts t SET last_sent_at = $2::timestamptz + make_interval(secs => u.delay / 1000)
+           FROM unnest($3::text[], $4::float8[]) AS u(contact_id, delay)
+          WHERE t.workspace_id = $1 AND t.contact_id = u.contact_id`,
+        [ctx.campaign.workspace_id, now, decision.send.map((s) => s.contact_id), delays],
+      );
     report.held = decision.hold.length;
     report.skipped = decision.skip.length;
     const byId = new Map(rows.map((r) => [r.send_id, r]));
@@ -219,35 +233,41 @@ export async function processSends(
 
   const adapter = options.adapterFor(ctx.sender);
   const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs;
+  const pacer = pacerFor(ctx.sender.id, ctx.sender.throughput_mps);
   const start = performance.now();
   const outcomes = await Promise.all(
-    claimed.map(async (row) => {
-      // Wait for the slot in short steps, so a pause or cancel releases what is still waiting.
-      for (
-        let wait = start + row.delayMs - performance.now();
-        wait > 0;
-        wait = start + row.delayMs - performance.now()
-      ) {
-        await new Promise((resolve) => setTimeout(resolve, Math.min(wait, 200)));
-        if (wait > 200 && (await currentState(runtime, campaignId)) !== 'running') return RELEASED;
-      }
-      // A request may only start while its lease outlives the request: the reconciler relies on it.
-      if (performance.now() - start > row.delayMs + leaseMs - requestTimeoutMs - 1_000) return undefined;
-      // A pause or cancel takes effect before the next request, not after the batch.
-      if ((await currentState(runtime, campaignId)) !== 'running') return RELEASED;
-      const message: OutboundMessage = { sendId: row.send_id, to: row.phone, content: row.rendered };
-      let outcome: SendOutcome;
-      try {
-        outcome = await adapter.send(message, {
-          signal: AbortSignal.timeout(requestTimeoutMs),
-          attempt: row.attempts,
-        });
-      } catch (error) {
-        // An adapter should classify everything; a throw is treated as a transient failure.
-        outcome = { class: 'retry', retryAfterMs: 1_000, errorTitle: String(error) };
-      }
-      options.onOutcome?.(row.send_id, outcome);
-      return outcome;
+    claimed.map(async (row): Promise<SendOutcome | undefined> => {
+      let lost = false;
+      let stopped = false;
+      const result = await pacer.schedule(
+        start + row.delayMs,
+        async () => {
+          // A request may only start while its lease outlives the request: the reconciler relies on it.
+          if (performance.now() - start > row.delayMs + leaseMs - requestTimeoutMs - 1_000) {
+            lost = true;
+            return false;
+          }
+          // A pause or cancel takes effect before the next request, not after the batch.
+          stopped = (await currentState(runtime, campaignId)) !== 'running';
+          return !stopped;
+        },
+        async () => {
+          const message: OutboundMessage = { sendId: row.send_id, to: row.phone, content: row.rendered };
+          try {
+            return await adapter.send(message, {
+              signal: AbortSignal.timeout(requestTimeoutMs),
+              attempt: row.attempts - 1,
+            });
+          } catch (error) {
+            // Adapters classify everything; a throw leaves the send in doubt, for the reconciler.
+            return { class: 'retry', errorTitle: `in doubt: ${String(error)}` } satisfies SendOutcome;
+          }
+        },
+      );
+      // Never fired (stopped, or too late for its lease): no request left, so it is simply given back.
+      if (result === SKIPPED) return lost || stopped ? RELEASED : undefined;
+      options.onOutcome?.(row.send_id, result);
+      return result;
     }),
   );
   const stop = await recordOutcomes(runtime, ctx, claimed, outcomes, options);
@@ -276,9 +296,16 @@ async function recordOutcomes(
   let slowDown = false;
   const optOuts: string[] = [];
   const released: string[] = [];
+  const inDoubt: string[] = [];
   rows.forEach((row, i) => {
     const outcome = outcomes[i];
     if (!outcome) return; // lease lost before the request: left for the reconciler
+    // No answer (timeout, connection lost): the provider may have taken it. Left in "sending" for
+    // the reconciler, which asks the provider before anything is sent again.
+    if (outcome.class === 'retry' && !outcome.errorCode && outcome !== RELEASED && !outcome.httpStatus) {
+      inDoubt.push(row.send_id);
+      return;
+    }
     if (outcome === RELEASED) {
       released.push(row.send_id);
       return;
@@ -341,6 +368,18 @@ async function recordOutcomes(
         WHERE send_id = ANY($1::text[]) AND state = 'sending' AND lease_owner = $2`,
       [released, options.workerId],
     );
+  if (inDoubt.length) {
+    // Expire the lease now (the request is over), so the reconciler can ask the provider at once.
+    await runtime.pg.query(
+      `UPDATE campaign_sends SET lease_until = clock_timestamp(), updated_at = now()
+        WHERE send_id = ANY($1::text[]) AND state = 'sending' AND lease_owner = $2`,
+      [inDoubt, options.workerId],
+    );
+    runtime.log.warn(
+      { campaign: ctx.campaign.id, count: inDoubt.length },
+      'sends in doubt, left for reconciliation',
+    );
+  }
   // A cancel that landed while this batch was out: what it gave back or must retry is skipped too.
   await runtime.pg.query(
     `UPDATE campaign_sends s SET state = 'skipped', skip_reason = 'cancelled', final_at = now(), updated_at = now()
@@ -567,3 +606,27 @@ export async function reconcileSending(
   if (accepted.length || requeue.length) runtime.log.info({ ...result }, 'reconciled in-doubt sends');
   return result;
 }
+
+/**
+ * Asks a provider that exposes its ground truth (the Cloud API simulator's /_sim/log) which sends it
+ * accepted. Once a lease has run out the request is over, so an absent send is certainly not sent.
+ */
+export const groundTruthLookup = (baseUrl: string): ProviderLookup => ({
+  async lookup(_runtime, rows) {
+    const response = await fetch(`${baseUrl.replace(/\/+$/, '')}/_sim/log?kind=send_accepted`);
+    if (!response.ok) throw new Error(`ground truth unavailable: HTTP ${response.status}`);
+    const { entries } = (await response.json()) as { entries: { sendId?: string; wamid?: string }[] };
+    const accepted = new Map(entries.filter((e) => e.sendId).map((e) => [e.sendId!, e.wamid ?? '']));
+    return new Map(
+      rows.map((row) => {
+        const wamid = accepted.get(row.send_id);
+        return [
+          row.send_id,
+          wamid !== undefined
+            ? { found: true as const, providerMessageId: wamid }
+            : { found: false as const, definitive: true },
+        ];
+      }),
+    );
+  },
+});

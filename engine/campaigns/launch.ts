@@ -3,15 +3,18 @@
  * consent, and write the send ledger; or, for a review, report what a launch would do.
  */
 import { createHash } from 'node:crypto';
+import { listRates, rateFor } from '../metrics/rates.ts';
 import type { Runtime } from '../runtime.ts';
+import { createSnapshot } from '../segments/audiences.ts';
 import type { SendTimeChooser } from '../sto/types.ts';
 import type { Sql } from '../stores/postgres.ts';
 import { quietUntil, TIER_LIMITS } from '../throttle/index.ts';
 import { isValidTimeZone } from '../workspaces.ts';
 import {
+  defaultRateTable,
+  defaultTemplateCatalog,
   estimateCost,
   missingVariables,
-  postgresTemplateCatalog,
   type RateTable,
   type RenderContact,
   renderContent,
@@ -38,10 +41,20 @@ export interface LaunchDeps {
   now?: Date;
 }
 
-let defaultSnapshotter: SegmentSnapshotter | undefined;
-/** The segments module registers its snapshot function here (kept optional so campaigns build alone). */
-export function registerSegmentSnapshotter(fn: SegmentSnapshotter): void {
-  defaultSnapshotter = fn;
+const defaultSnapshotter: SegmentSnapshotter = (runtime, workspaceId, audience, options) =>
+  createSnapshot(runtime, workspaceId, { dsl: audience.dsl, segment_id: audience.segment_id }, options);
+
+/** The workspace's dated rate table (shipped defaults plus its own rows), as of today. */
+async function workspaceRateTable(runtime: Runtime, workspaceId: string, day: string): Promise<RateTable> {
+  const rates = await listRates(runtime, workspaceId).catch(() => []);
+  if (rates.length === 0) return defaultRateTable;
+  return {
+    currency: rates[0]!.currency,
+    source: 'message_rates (workspace rows over shipped defaults)',
+    effective_from: day,
+    rate: (country, category) =>
+      rateFor(rates, category, country, day)?.price ?? defaultRateTable.rate(country, category),
+  };
 }
 
 export interface AudienceContact extends RenderContact {
@@ -88,11 +101,16 @@ async function resolveAudience(
   let filter = '1';
   if (audience.type === 'segment') {
     const snapshot = deps.snapshotSegment ?? defaultSnapshotter;
-    if (!snapshot)
-      throw new CampaignError('invalid', 'segment audiences need the segments module', [
-        { path: '/audience', message: 'segments are not available in this build' },
-      ]);
-    await snapshot(runtime, campaign.workspace_id, audience, { snapshotId });
+    try {
+      await snapshot(runtime, campaign.workspace_id, audience, { snapshotId });
+    } catch (error) {
+      // A DSL that does not check, or a segment that does not exist, is the campaign's fault.
+      throw new CampaignError(
+        'invalid',
+        `the audience segment cannot be resolved: ${(error as Error).message}`,
+        [{ path: '/audience', message: (error as Error).message }],
+      );
+    }
     filter = `contact_id IN (SELECT contact_id FROM ${db}.audience_snapshots WHERE workspace_id = {ws:String} AND snapshot_id = {snap:String})`;
   } else if (audience.type === 'tags') {
     params.values = audience.tags;
@@ -203,20 +221,24 @@ async function plan(
   let category: TemplateCategory = 'UTILITY';
   if ('template' in campaign.content) {
     const t = campaign.content.template;
-    const info = await (deps.catalog ?? postgresTemplateCatalog).find(
-      runtime.pg,
-      campaign.workspace_id,
-      t.name,
-      t.language,
-    );
+    const info = await (deps.catalog ?? defaultTemplateCatalog(sender))
+      .find(runtime.pg, campaign.workspace_id, t.name, t.language)
+      .catch((error: Error) => {
+        errors.push({
+          path: '/content/template',
+          message: `the template's approval cannot be checked: ${error.message}`,
+        });
+        return undefined;
+      });
     category = info?.category ?? t.category ?? 'MARKETING';
     template = { name: t.name, language: t.language, status: info?.status ?? 'UNKNOWN', category };
-    if (!info)
-      errors.push({
-        path: '/content/template',
-        message: `template ${t.name} (${t.language}) is not known to this workspace`,
-      });
-    else if (info.status !== 'APPROVED')
+    if (!info) {
+      if (!errors.some((e) => e.path === '/content/template'))
+        errors.push({
+          path: '/content/template',
+          message: `template ${t.name} (${t.language}) is not known to this workspace`,
+        });
+    } else if (info.status !== 'APPROVED')
       errors.push({
         path: '/content/template',
         message: `template ${t.name} (${t.language}) is ${info.status}, not APPROVED`,
@@ -322,7 +344,12 @@ async function plan(
       excluded,
       after_frequency_cap_count: afterCaps,
       template,
-      cost_estimate: estimateCost(byCountry, category, deps.rateTable),
+      cost_estimate: estimateCost(
+        byCountry,
+        category,
+        deps.rateTable ??
+          (await workspaceRateTable(runtime, campaign.workspace_id, now.toISOString().slice(0, 10))),
+      ),
       preview,
       schedule_start: start.toISOString(),
       warnings,

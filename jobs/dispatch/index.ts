@@ -14,8 +14,11 @@ import {
   processSends,
   reconcileSending,
   reportSends,
+  type SenderRow,
 } from '../../engine/campaigns/dispatch.ts';
 import { transition } from '../../engine/campaigns/model.ts';
+import type { ChannelAdapter } from '../../engine/channels/types.ts';
+import { whatsappAdapterForSender } from '../../engine/channels/whatsapp/index.ts';
 import { newId } from '../../engine/ids.ts';
 import type { Runtime } from '../../engine/runtime.ts';
 import type { QueueDefinition } from '../boss.ts';
@@ -114,6 +117,18 @@ export interface DispatcherHandle {
 }
 
 let adapterFactory: DispatchOptions['adapterFor'] | undefined;
+const adapters = new Map<string, { key: string; adapter: ChannelAdapter }>();
+
+/** WhatsApp senders get the Cloud API adapter, one per sender, rebuilt when its settings change. */
+export function defaultAdapterFor(sender: SenderRow): ChannelAdapter {
+  if (sender.channel !== 'whatsapp') throw new Error(`no adapter for channel ${sender.channel}`);
+  const key = [sender.base_url, sender.api_version, sender.phone_number_id, sender.access_token].join('|');
+  const cached = adapters.get(sender.id);
+  if (cached?.key === key) return cached.adapter;
+  const adapter = whatsappAdapterForSender(sender);
+  adapters.set(sender.id, { key, adapter });
+  return adapter;
+}
 /** The channel modules register how a sender becomes an adapter. */
 export function registerAdapterFactory(factory: DispatchOptions['adapterFor']): void {
   adapterFactory = factory;
@@ -129,8 +144,7 @@ export async function startDispatcher(
   options: Partial<DispatchOptions> &
     PumpOptions & { pumpIntervalMs?: number; localConcurrency?: number } = {},
 ): Promise<DispatcherHandle> {
-  const adapterFor = options.adapterFor ?? adapterFactory;
-  if (!adapterFor) throw new Error('no channel adapter registered for dispatch');
+  const adapterFor = options.adapterFor ?? adapterFactory ?? defaultAdapterFor;
   const dispatch: DispatchOptions = {
     ...options,
     workerId: options.workerId ?? `${hostname()}:${process.pid}:${newId('w', 6)}`,
@@ -156,7 +170,7 @@ export async function startDispatcher(
     running = true;
     try {
       await reconcileSending(runtime, dispatch);
-      await pump(runtime, boss, options);
+      await pump(runtime, boss, { ...options, clockOffsetMs: dispatch.clockOffsetMs });
       const { rows } = await runtime.pg.query<{ campaign_id: string }>(
         `SELECT DISTINCT campaign_id FROM campaign_sends WHERE reported = false AND state IN ('accepted', 'failed') LIMIT 20`,
       );
@@ -169,16 +183,25 @@ export async function startDispatcher(
   };
   const timer = setInterval(pass, options.pumpIntervalMs ?? 500);
   await pass();
-  return {
+  const handle: DispatcherHandle = {
     options: dispatch,
     kick: pass,
     async stop() {
       stopped = true;
+      localDispatchers.delete(handle);
       clearInterval(timer);
       await boss.offWork(DISPATCH_QUEUE);
       while (running) await new Promise((r) => setTimeout(r, 20));
     },
   };
+  localDispatchers.add(handle);
+  return handle;
+}
+
+const localDispatchers = new Set<DispatcherHandle>();
+/** After a launch: a dispatcher in this process pumps at once, so the first send does not wait a tick. */
+export async function kickLocalDispatchers(): Promise<void> {
+  await Promise.all([...localDispatchers].map((d) => d.kick()));
 }
 
 export const dispatchQueue: QueueDefinition = {

@@ -1,0 +1,169 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { approveTemplate, createSender, phoneOf, seedContacts } from './helpers/campaigns.ts';
+import { openTestApi, postgresTargets, type TestApi } from './helpers/runtime.ts';
+
+describe.each(postgresTargets)('campaigns API on $name', ({ url }) => {
+  let api: TestApi;
+  let sender: string;
+  beforeAll(async () => {
+    api = await openTestApi({ postgresUrl: url });
+    sender = await createSender(api.runtime, api.workspace.id);
+    await approveTemplate(api.runtime, api.workspace.id, 'promo');
+    await approveTemplate(api.runtime, api.workspace.id, 'waiting', { status: 'PENDING' });
+    await seedContacts(
+      api.runtime,
+      api.workspace.id,
+      Array.from({ length: 5 }, (_, i) => ({
+        id: `c${i}`,
+        phone: phoneOf(i),
+        tags: ['vip'],
+        attributes: { first_name: `N${i}` },
+      })),
+    );
+  });
+  afterAll(async () => api?.close());
+
+  const call = (method: 'GET' | 'POST' | 'PATCH', path: string, payload?: unknown) =>
+    api.app.inject({
+      method,
+      url: path,
+      headers: api.auth,
+      ...(payload === undefined ? {} : { payload: payload as object }),
+    });
+  const draft = (name: string, extra: Record<string, unknown> = {}) => ({
+    name,
+    sender_id: sender,
+    audience: { type: 'tags', tags: ['vip'] },
+    content: {
+      template: {
+        name: 'promo',
+        language: 'en_US',
+        variables: { '1': { field: 'first_name', fallback: 'there' } },
+      },
+    },
+    settings: { quiet_hours: null },
+    ...extra,
+  });
+  const stateOf = async (id: string) => (await call('GET', `/v1/campaigns/${id}`)).json().state;
+
+  it('creates, lists, edits and shows a draft with its audit log', async () => {
+    const created = await call('POST', '/v1/campaigns', draft('spring'));
+    expect(created.statusCode).toBe(201);
+    const id = created.json().id;
+    expect(created.json()).toMatchObject({ state: 'draft', type: 'broadcast', schedule: { type: 'now' } });
+    const edited = await call('PATCH', `/v1/campaigns/${id}`, {
+      holdout_percent: 5,
+      goal: { event: 'purchase', window_hours: 72 },
+    });
+    expect(edited.statusCode).toBe(200);
+    expect(edited.json()).toMatchObject({
+      holdout_percent: 5,
+      goal: { event: 'purchase', window_hours: 72 },
+    });
+    const shown = (await call('GET', `/v1/campaigns/${id}`)).json();
+    expect(shown.audit.map((a: { action: string }) => a.action)).toEqual(['create', 'update']);
+    expect(shown.audit[0].actor).toMatch(/^key:chorus_/);
+    const listed = (await call('GET', '/v1/campaigns?state=draft')).json();
+    expect(listed.campaigns.map((c: { id: string }) => c.id)).toContain(id);
+  });
+
+  it.each([
+    ['an unknown field', { ...draft('x'), colour: 'red' }, '/body/colour'],
+    ['a bad audience type', { ...draft('x'), audience: { type: 'everyone' } }, '/body/audience/type'],
+    [
+      'a bad template name',
+      { ...draft('x'), content: { template: { name: 'Bad Name', language: 'en_US' } } },
+      '/body/content/template/name',
+    ],
+    ['a holdout of 100%', { ...draft('x'), holdout_percent: 100 }, '/body/holdout_percent'],
+    [
+      'quiet hours of 25',
+      { ...draft('x'), settings: { quiet_hours: { start: 25, end: 9 } } },
+      '/body/settings/quiet_hours',
+    ],
+  ])('rejects %s with a 400 naming the field', async (_label, body, path) => {
+    const response = await call('POST', '/v1/campaigns', body);
+    expect(response.statusCode).toBe(400);
+    expect(
+      response
+        .json()
+        .errors.map((e: { path: string }) => e.path)
+        .join(' '),
+    ).toContain(path);
+  });
+
+  it('rejects an unknown time zone and an unknown sender with a 422 naming the field', async () => {
+    const tz = await call(
+      'POST',
+      '/v1/campaigns',
+      draft('tz', { schedule: { type: 'at', at: '2030-01-01T09:00', timezone: 'Mars/Olympus' } }),
+    );
+    expect(tz.statusCode).toBe(422);
+    expect(tz.json().errors).toEqual([
+      { path: '/body/schedule/timezone', message: 'unknown time zone Mars/Olympus' },
+    ]);
+    const nobody = await call('POST', '/v1/campaigns', draft('nobody', { sender_id: 'snd_nope' }));
+    expect(nobody.statusCode).toBe(422);
+    expect(nobody.json().errors[0].path).toBe('/body/sender_id');
+  });
+
+  it.each([
+    ['an unapproved template', { content: { template: { name: 'waiting', language: 'en_US' } } }, /PENDING/],
+    ['an empty audience', { audience: { type: 'tags', tags: ['nobody'] } }, /audience is empty/],
+    [
+      'a schedule in the past',
+      { schedule: { type: 'at', at: '2021-05-01T09:00', timezone: 'Asia/Kolkata' } },
+      /in the past/,
+    ],
+    ['no sender', { sender_id: null }, /sender is required/],
+  ])('refuses to launch %s: 422, state unchanged, nothing queued', async (label, extra, message) => {
+    const id = (await call('POST', '/v1/campaigns', draft(`refused ${label}`, extra))).json().id;
+    const review = (await call('POST', `/v1/campaigns/${id}/review`)).json();
+    expect(review.can_launch).toBe(false);
+    const launched = await call('POST', `/v1/campaigns/${id}/launch`);
+    expect(launched.statusCode).toBe(422);
+    expect(launched.json().detail).toMatch(message);
+    expect(launched.json().errors.length).toBeGreaterThan(0);
+    expect(await stateOf(id)).toBe('draft');
+    expect((await call('GET', `/v1/campaigns/${id}/progress`)).json().total).toBe(0);
+  });
+
+  it('reviews, launches, pauses, resumes and cancels, refusing wrong transitions', async () => {
+    const id = (
+      await call(
+        'POST',
+        '/v1/campaigns',
+        draft('lifecycle', { schedule: { type: 'at', at: '2031-06-01T10:00', timezone: 'Asia/Kolkata' } }),
+      )
+    ).json().id;
+    const review = (await call('POST', `/v1/campaigns/${id}/review`)).json();
+    expect(review).toMatchObject({
+      audience_count: 5,
+      eligible_count: 5,
+      can_launch: true,
+      template: { status: 'APPROVED', category: 'MARKETING' },
+    });
+    expect(review.preview[0].message.components[0].parameters[0].text).toMatch(/^N\d$/);
+    expect(review.cost_estimate).toMatchObject({ currency: 'USD', by_country: { IN: 0.06 } });
+    const launched = await call('POST', `/v1/campaigns/${id}/launch`);
+    expect(launched.statusCode).toBe(200);
+    expect(launched.json().campaign.state).toBe('scheduled');
+    expect((await call('POST', `/v1/campaigns/${id}/launch`)).statusCode).toBe(409);
+    expect((await call('PATCH', `/v1/campaigns/${id}`, { name: 'too late' })).statusCode).toBe(409);
+    expect((await call('POST', `/v1/campaigns/${id}/resume`)).statusCode).toBe(409);
+    expect((await call('POST', `/v1/campaigns/${id}/pause`, { reason: 'check copy' })).json()).toMatchObject({
+      state: 'paused',
+      state_reason: 'check copy',
+    });
+    expect((await call('POST', `/v1/campaigns/${id}/resume`)).json().state).toBe('running');
+    const progress = (await call('GET', `/v1/campaigns/${id}/progress`)).json();
+    expect(progress).toMatchObject({ total: 5, counts: { queued: 5 } });
+    expect((await call('POST', `/v1/campaigns/${id}/cancel`)).json().state).toBe('cancelled');
+    expect((await call('GET', `/v1/campaigns/${id}/progress`)).json()).toMatchObject({
+      counts: { queued: 0, skipped: 5 },
+      skipped: { cancelled: 5 },
+    });
+    expect((await call('POST', `/v1/campaigns/${id}/pause`)).statusCode).toBe(409);
+    expect((await call('GET', '/v1/campaigns/cmp_missing')).statusCode).toBe(404);
+  });
+});
