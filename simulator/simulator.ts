@@ -90,6 +90,8 @@ export interface SimLogEntry {
   seq: number;
   /** Simulated time, ISO 8601 UTC with milliseconds. */
   at: string;
+  /** The same instant in ms since the epoch. */
+  atMs: number;
   kind: string;
   phoneNumberId?: string;
   to?: string;
@@ -253,13 +255,16 @@ export class Simulator {
     return this.clock.now();
   }
 
-  record(entry: Omit<SimLogEntry, 'seq' | 'at'>): void {
+  record(entry: Omit<SimLogEntry, 'seq' | 'at' | 'atMs'>): void {
     this.counts[entry.kind] = (this.counts[entry.kind] ?? 0) + 1;
     if (entry.code !== undefined && entry.kind === 'send_rejected')
       this.counts[`rejected_${entry.code}`] = (this.counts[`rejected_${entry.code}`] ?? 0) + 1;
     if (entry.kind === 'status' && entry.status)
       this.counts[`status_${entry.status}`] = (this.counts[`status_${entry.status}`] ?? 0) + 1;
-    this.lines.push(JSON.stringify({ seq: this.logSeq++, at: new Date(this.now()).toISOString(), ...entry }));
+    const now = this.now();
+    this.lines.push(
+      JSON.stringify({ seq: this.logSeq++, at: new Date(now).toISOString(), atMs: now, ...entry }),
+    );
     // Trim in chunks so a full log costs amortized O(1) per entry, not a shift of the whole array.
     if (this.lines.length > this.options.maxLogEntries * 1.1) {
       this.lines.splice(0, this.lines.length - this.options.maxLogEntries);
