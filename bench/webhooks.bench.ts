@@ -47,7 +47,9 @@ const sender = await createSender(runtime.pg, workspace.id, {
 const app = await buildServer(runtime, { logger: false });
 await app.listen({ port: 0, host: '127.0.0.1' });
 const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/webhooks/whatsapp/${sender.id}`;
-const loop = process.env.BENCH_NO_LOOP ? { kick() {}, async stop() {} } : runInboxLoop(runtime, { pollMs: 200, batchSize: 500 });
+const loop = process.env.BENCH_NO_LOOP
+  ? { kick() {}, async stop() {} }
+  : runInboxLoop(runtime, { pollMs: 200, batchSize: 500 });
 
 function payload(scenario: string, from: number, count: number): string {
   const t = Math.floor(Date.now() / 1000);
