@@ -3,10 +3,10 @@ import { registerAnalyticsCommands } from './analytics.ts';
 import { registerCampaignCommands } from './campaigns.ts';
 import { registerContactCommands } from './contacts.ts';
 import { registerCoreCommands } from './core.ts';
-import { registerStoCommands } from './sto.ts';
 import { registerDemoCommands } from './demo.ts';
 import { registerSegmentCommands } from './segments.ts';
 import { registerSimCommands } from './sim.ts';
+import { registerStoCommands } from './sto.ts';
 
 /** Each feature registers its commands here, one module each. */
 export function registerCommands(program: Command): void {

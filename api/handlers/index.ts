@@ -5,8 +5,8 @@ import * as contacts from './contacts.ts';
 import * as dashboards from './dashboards.ts';
 import * as events from './events.ts';
 import * as imports from './imports.ts';
-import * as sto from './sto.ts';
 import * as segments from './segments.ts';
+import * as sto from './sto.ts';
 import * as system from './system.ts';
 import * as whatsapp from './whatsapp.ts';
 
