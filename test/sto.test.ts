@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { planSendTimes, stoChooser } from '../engine/sto/chooser.ts';
+import { planSendTimes, stoChooser, stoChooserWithFallback } from '../engine/sto/chooser.ts';
 import { fitSendTime, latestFit, offsetTransitions } from '../engine/sto/fit.ts';
 import { STO_FIT_QUEUE, stoQueues } from '../engine/sto/jobs.ts';
 import { kappaFromMoments, momentSums } from '../engine/sto/priors.ts';
@@ -386,6 +386,24 @@ describe.each(postgresTargets)('fit and chooser on $name', ({ url }) => {
     );
     expect(rows[0]!.n).toBe(2);
     expect(await rowsOf(before!.id)).toBe(0); // the oldest of three, dropped
+  });
+
+  it('with a fallback: the fallback until the first fit, the model after', async () => {
+    const fallback = {
+      choose: async (r: { contacts: { id: string }[]; window: { start: Date } }) =>
+        r.contacts.map((c) => ({ contactId: c.id, at: r.window.start, exploration: false, propensity: 1 })),
+    };
+    const request = {
+      window: { start: new Date('2026-07-01T00:00:00Z'), end: new Date('2026-07-02T00:00:00Z') },
+      contacts: [{ id: 'A', timezone: 'Asia/Kolkata' }],
+      quietHours: { start: 21, end: 8 },
+      explorationShare: 0,
+    };
+    const fresh = (await createWorkspace(runtime.pg, { name: 'Fresh' })).id;
+    const before = await stoChooserWithFallback(runtime, fallback).choose({ ...request, workspaceId: fresh });
+    expect(before[0]!.at.toISOString()).toBe('2026-07-01T00:00:00.000Z');
+    const after = await stoChooserWithFallback(runtime, fallback).choose({ ...request, workspaceId: ws });
+    expect(after[0]!.at.toISOString()).not.toBe('2026-07-01T00:00:00.000Z');
   });
 
   it('a fit of an empty history succeeds with neutral priors', async () => {
