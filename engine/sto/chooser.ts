@@ -204,3 +204,16 @@ export function stoChooser(runtime: Runtime): SendTimeChooser {
     },
   };
 }
+
+/**
+ * The model's chooser once the workspace has a fit, `fallback` (e.g. the campaigns' workspace
+ * best-hour chooser) before its first fit.
+ */
+export function stoChooserWithFallback(runtime: Runtime, fallback: SendTimeChooser): SendTimeChooser {
+  return {
+    async choose(request: SendTimeRequest): Promise<SendTimePlan[]> {
+      const fit = await latestFit(runtime, request.workspaceId);
+      return fit ? (await planSendTimes(runtime, request)).plans : fallback.choose(request);
+    },
+  };
+}

@@ -309,7 +309,8 @@ export async function evaluateSendTime(
     const rows = await runtime.ch.rows<TestSendRow>(
       `SELECT contact_id, tz, country, slot, toHour(local_at) AS local_hour, toDayOfWeek(local_at) % 7 AS local_weekday,
          toUInt8(engaged) AS engaged, exploration, propensity
-       FROM (${query.sql}) ORDER BY contact_id, sent_at SETTINGS join_use_nulls = 1`,
+       FROM (${query.sql}) ORDER BY contact_id, sent_at
+       SETTINGS join_use_nulls = 1, do_not_merge_across_partitions_select_final = 1`,
       query.params,
     );
     const sendRows = rows.map((r) => ({
