@@ -137,7 +137,13 @@ export async function runCampaignDemo(
     );
 
     const bar = new cliProgress.SingleBar(
-      { format: 'sending [{bar}] {value}/{total} | {rate}/s | {state}', hideCursor: true },
+      {
+        format: 'sending [{bar}] {value}/{total} | {rate}/s | {state}',
+        hideCursor: true,
+        // Without a terminal (CI, logs), print a line every 5 s instead of redrawing.
+        noTTYOutput: true,
+        notTTYSchedule: 5000,
+      },
       cliProgress.Presets.shades_classic,
     );
     let progress = await campaignProgress(runtime.pg, workspace.id, campaign.id);
