@@ -95,6 +95,9 @@ export async function runCampaignDemo(
       templates: [DEMO_TEMPLATE],
       tier: 'TIER_UNLIMITED',
       marketingPerUserPerDay: 1_000,
+      // No marketing opt-outs: their webhooks carry the fast clock's future timestamps, which consent
+      // refuses, and a refused event holds back its whole webhook batch (see the report to the lead).
+      recipientRates: { notOnWhatsApp: 0.03, stoppedMarketing: 0 },
       numbers: [{ id: '1001', throughputMps: 1000, portfolioId: 'pf_demo' }],
       clock: { speed: options.simSpeed ?? 1200 },
     });
