@@ -137,7 +137,8 @@ async function recordConsentOnce(
         source,
         proof,
         actor: 'contact',
-        recorded_at: at.toISOString(),
+        // A provider clock ahead of ours must not make an opt-out unrecordable: never later than now.
+        recorded_at: new Date(Math.min(at.getTime(), Date.now())).toISOString(),
       },
     ],
     { actor: 'contact' },
