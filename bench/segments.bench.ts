@@ -124,7 +124,7 @@ async function generate(runtime: Runtime, ws: string, contacts: number, events: 
   );
   await runtime.ch.command(
     `INSERT INTO ${db}.message_statuses (workspace_id, provider_message_id, status, ts)
-     SELECT {ws:String}, concat('wamid.', toString(intDiv(number, 3))), ['sent', 'delivered', ['read', 'replied', 'failed'][intDiv(number, 3) % 3 + 1]][number % 3 + 1],
+     SELECT {ws:String}, concat('wamid.', toString(intDiv(number, 3))), ['sent', 'delivered', ['read', 'replied', 'failed'][cityHash64(intDiv(number, 3)) % 3 + 1]][number % 3 + 1],
        toDateTime64({now:String}, 3, 'UTC') - toIntervalSecond(cityHash64(number, 11) % (60 * 86400))
      FROM numbers({statuses:UInt64})`,
     { ...params, statuses: sends * 3 },

@@ -6,6 +6,7 @@ import { registerCoreCommands } from './core.ts';
 import { registerDemoCommands } from './demo.ts';
 import { registerSegmentCommands } from './segments.ts';
 import { registerSimCommands } from './sim.ts';
+import { registerStoCommands } from './sto.ts';
 
 /** Each feature registers its commands here, one module each. */
 export function registerCommands(program: Command): void {
@@ -15,5 +16,6 @@ export function registerCommands(program: Command): void {
   registerSimCommands(program);
   registerCampaignCommands(program);
   registerAnalyticsCommands(program);
+  registerStoCommands(program);
   registerSegmentCommands(program);
 }

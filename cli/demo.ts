@@ -1,5 +1,6 @@
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
+import { type RunningDemo, runCampaignDemo } from '../dashboards/demo.ts';
 import {
   clearWorkspaceData,
   ensureDemoWorkspace,
@@ -60,7 +61,11 @@ export function registerDemoCommands(program: Command): void {
     .option('--days <n>', 'days of event history (default 60)')
     .option('--seed <n>', 'random seed; the same seed and day give the same data (default 42)')
     .option('--reset', 'delete the demo data first and build it again')
-    .action(async (options: GenerateOptions) => {
+    .option('--no-campaign', 'only build the data: no simulator, broadcast or dashboard')
+    .option('--no-serve', 'exit after printing the dashboard URL instead of serving it until Ctrl-C')
+    .option('--port <port>', 'port of the API and dashboards', process.env.PORT ?? '3000')
+    .action(async (options: GenerateOptions & { campaign: boolean; serve: boolean; port: string }) => {
+      let live: RunningDemo | undefined;
       await withRuntime(async (runtime) => {
         const { workspace, created } = await ensureDemoWorkspace(runtime);
         const before = await workspaceCounts(runtime, workspace.id);
@@ -81,6 +86,20 @@ export function registerDemoCommands(program: Command): void {
             `open http://127.0.0.1:${port}/docs`,
           ],
         });
+        if (!options.campaign) return;
+        // The live part (dashboards/demo.ts): simulator, sender, broadcast, statuses, dashboard URL.
+        live = await runCampaignDemo(runtime, workspace, { port: Number(options.port) });
+        process.stdout.write(`\nDashboard: ${live.url}\n`);
+        if (!options.serve) {
+          await live.close();
+          return;
+        }
+        process.stdout.write('Serving the API and the dashboard; Ctrl-C to stop.\n');
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', resolve);
+          process.once('SIGTERM', resolve);
+        });
+        await live.close();
       });
     });
 

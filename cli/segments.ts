@@ -154,7 +154,7 @@ export function registerSegmentCommands(program: Command): void {
     async (dsl: string | undefined, options: SegmentOptions) => {
       await withRuntime(async (runtime) => {
         const workspaceId = await resolveWorkspace(runtime, options.workspace);
-        const schema = await loadSchema(runtime.pg, workspaceId);
+        const schema = await loadSchema(runtime.pg, workspaceId, runtime.ch);
         const started = performance.now();
         const result = compileSegment(dsl ?? '', schema, {
           workspaceId,
@@ -183,7 +183,7 @@ export function registerSegmentCommands(program: Command): void {
     .action(async (dsl: string | undefined, options: SegmentOptions & { json?: boolean }) => {
       await withRuntime(async (runtime) => {
         const workspaceId = await resolveWorkspace(runtime, options.workspace);
-        const schema = await loadSchema(runtime.pg, workspaceId);
+        const schema = await loadSchema(runtime.pg, workspaceId, runtime.ch);
         const result = compileSegment(dsl ?? '', schema, {
           workspaceId,
           now: parseNow(options.now) ?? new Date(),

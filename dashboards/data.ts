@@ -7,6 +7,7 @@ import {
   OVERVIEW_CHARTS,
   type OverviewChartId,
   overviewChart,
+  withCompiled,
 } from './charts.ts';
 import type { CampaignDashboardData, CampaignSummaryRow, OverviewDashboardData } from './model.ts';
 import { summaryFigures } from './shape.ts';
@@ -134,7 +135,7 @@ export function campaignPage(
     source: data.source,
     generated_at: data.generatedAt,
     tiles: CAMPAIGN_TILES.map((t) => ({ ...t, value: figures[t.id] ?? null })),
-    charts: charts.map((id) => campaignChart(data, id)),
+    charts: charts.map((id) => withCompiled(campaignChart(data, id))),
   };
 }
 
@@ -168,6 +169,6 @@ export function overviewPage(data: OverviewDashboardData, workspaceName: string)
       { id: 'revenue', label: 'Revenue', kind: 'money', value: total('revenue') },
     ],
     campaigns: data.campaigns,
-    charts: OVERVIEW_CHARTS.map((id: OverviewChartId) => overviewChart(data, id)),
+    charts: OVERVIEW_CHARTS.map((id: OverviewChartId) => withCompiled(overviewChart(data, id))),
   };
 }

@@ -3,7 +3,7 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 
 // Vega-Lite's compile warnings (e.g. merged sort orders) are expected here; errors still throw.
-const quietLogger = vega.logger(vega.Error);
+export const quietLogger = vega.logger(vega.Error);
 
 /**
  * Server-side drawing: Vega-Lite → Vega → SVG through vega's headless View (no browser), and SVG →

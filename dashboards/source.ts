@@ -43,6 +43,14 @@ export function isoFromClickHouse(value: string | null | undefined): string | nu
   return `${value.replace(' ', 'T')}${value.includes('.') ? '' : '.000'}Z`;
 }
 
+const NICE_INTERVALS = [10, 30, 60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 86_400];
+const MAX_THROTTLE_POINTS = 400;
+
+/** The smallest round bucket that keeps the sending-rate line under 400 points. */
+export function throttleInterval(spanSeconds: number): number {
+  return NICE_INTERVALS.find((s) => spanSeconds / s <= MAX_THROTTLE_POINTS) ?? 86_400;
+}
+
 async function workspaceTimezone(runtime: Runtime, workspaceId: string): Promise<string> {
   const { rows } = await runtime.pg.query<{ timezone: string }>(
     'SELECT timezone FROM workspaces WHERE id = $1',
@@ -91,8 +99,13 @@ export async function loadCampaign(
   const { ch } = runtime;
   const db = ch.database;
   const tz = options.timezone ?? (await workspaceTimezone(runtime, workspaceId));
-  const interval = options.throttleIntervalSeconds ?? 60;
   const campaign = await getCampaign(runtime.pg, workspaceId, campaignId);
+  const [span] = await ch.rows<{ seconds: string }>(
+    `SELECT dateDiff('second', min(sent_at), max(sent_at)) AS seconds FROM ${db}.sends
+     WHERE workspace_id = {w:String} AND campaign_id = {c:String}`,
+    { w: workspaceId, c: campaignId },
+  );
+  const interval = options.throttleIntervalSeconds ?? throttleInterval(num(span?.seconds));
   const params = { w: workspaceId, c: campaignId, tz, iv: interval };
   const filter = { campaignId, timezone: tz };
 

@@ -88,7 +88,9 @@ export interface SimulatorOptions {
 
 export interface SimLogEntry {
   seq: number;
-  /** Simulated time, ms since the epoch (the HTTP log adds it as ISO `at`). */
+  /** Simulated time, ISO 8601 UTC with milliseconds. */
+  at: string;
+  /** The same instant in ms since the epoch. */
   atMs: number;
   kind: string;
   phoneNumberId?: string;
@@ -186,7 +188,9 @@ export class Simulator {
   > &
     Pick<SimulatorOptions, 'webhookUrl' | 'accessToken'>;
   readonly clock: SimClock;
-  readonly log: SimLogEntry[] = [];
+  /** The log as JSON lines: one string per entry is cheap for the garbage collector to hold. */
+  private readonly lines: string[] = [];
+  private parsed: { count: number; first: number; entries: SimLogEntry[] } | undefined;
   readonly counts: Record<string, number> = {};
   readonly webhooks: WebhookSender;
   private logSeq = 0;
@@ -251,18 +255,35 @@ export class Simulator {
     return this.clock.now();
   }
 
-  record(entry: Omit<SimLogEntry, 'seq' | 'atMs'>): void {
+  record(entry: Omit<SimLogEntry, 'seq' | 'at' | 'atMs'>): void {
     this.counts[entry.kind] = (this.counts[entry.kind] ?? 0) + 1;
     if (entry.code !== undefined && entry.kind === 'send_rejected')
       this.counts[`rejected_${entry.code}`] = (this.counts[`rejected_${entry.code}`] ?? 0) + 1;
     if (entry.kind === 'status' && entry.status)
       this.counts[`status_${entry.status}`] = (this.counts[`status_${entry.status}`] ?? 0) + 1;
-    this.log.push({ seq: this.logSeq++, atMs: this.now(), ...entry });
+    const now = this.now();
+    this.lines.push(
+      JSON.stringify({ seq: this.logSeq++, at: new Date(now).toISOString(), atMs: now, ...entry }),
+    );
     // Trim in chunks so a full log costs amortized O(1) per entry, not a shift of the whole array.
-    if (this.log.length > this.options.maxLogEntries * 1.1) {
-      this.log.splice(0, this.log.length - this.options.maxLogEntries);
-      this.counts.log_dropped = this.logSeq - this.log.length;
+    if (this.lines.length > this.options.maxLogEntries * 1.1) {
+      this.lines.splice(0, this.lines.length - this.options.maxLogEntries);
+      this.counts.log_dropped = this.logSeq - this.lines.length;
     }
+  }
+
+  /** Ground truth: every entry kept, oldest first (parsed on read, cached until the next entry). */
+  get log(): SimLogEntry[] {
+    const first = this.logSeq - this.lines.length;
+    if (this.parsed && this.parsed.first === first && this.parsed.count === this.lines.length)
+      return this.parsed.entries;
+    const entries = this.lines.map((line) => JSON.parse(line) as SimLogEntry);
+    this.parsed = { count: this.lines.length, first, entries };
+    return entries;
+  }
+
+  get logLength(): number {
+    return this.lines.length;
   }
 
   traceId(): string {

@@ -210,7 +210,7 @@ describe.each(postgresTargets)('campaigns against the simulator on $name', ({ ur
     await launchCampaign(runtime, ws, campaign.id, 'tester');
     await waitFor(async () => (await stateOf(campaign.id)) === 'completed');
     expect(rejected(130429)).toHaveLength(0);
-    const times = accepted((e) => e.phoneNumberId === '1001').map((e) => e.atMs);
+    const times = accepted((e) => e.phoneNumberId === '1001').map((e) => Date.parse(e.at));
     // Sliding one-second windows never hold more than the number's 80.
     for (let i = 80; i < times.length; i++) expect(times[i]! - times[i - 80]!).toBeGreaterThan(1000);
     expect((await campaignProgress(runtime.pg, ws, campaign.id)).counts.accepted).toBe(320);
@@ -235,7 +235,7 @@ describe.each(postgresTargets)('campaigns against the simulator on $name', ({ ur
     await waitFor(async () => (await stateOf(two.id)) === 'completed', 20_000);
     expect(rejected(131056)).toHaveLength(0);
     for (let i = 0; i < 8; i++) {
-      const at = accepted((e) => e.to === phoneOf(20_000 + i)).map((e) => e.atMs);
+      const at = accepted((e) => e.to === phoneOf(20_000 + i)).map((e) => Date.parse(e.at));
       expect(at).toHaveLength(2);
       expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(5_900);
     }

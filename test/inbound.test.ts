@@ -243,6 +243,20 @@ describe.each(postgresTargets)('inbound messages and opt-outs on $name', ({ url 
     expect(await consent(b)).toBe('opted_out');
   });
 
+  it('a template review update reaches the template registry (unknown templates are skipped)', async () => {
+    const report = await deliver(
+      change('message_template_status_update', {
+        event: 'APPROVED',
+        message_template_id: 'tpl_unknown_1',
+        message_template_name: 'spring_sale',
+        message_template_language: 'en_US',
+        message_template_category: 'MARKETING',
+        reason: 'NONE',
+      }),
+    );
+    expect(report).toMatchObject({ templateUpdates: 1, dead: 0, failed: false });
+  });
+
   it('a RED quality update changes the sender and pauses its running campaigns', async () => {
     const campaign = await createCampaign(
       api.runtime.pg,

@@ -171,6 +171,12 @@ describe.each(postgresTargets)('segments API on $name', ({ url }) => {
         { code: 'type-mismatch', line: 2, column: 1, expected: ['string'] },
       ],
     });
+    // Event names come from what was ingested: a misspelt one is a warning with a suggestion.
+    const event = await post('/v1/segments/check', { dsl: 'did "purchse" in last 7 days' });
+    expect(event.json()).toMatchObject({
+      valid: true,
+      diagnostics: [{ code: 'unknown-event', severity: 'warning', didYouMean: 'purchase' }],
+    });
     const ok = await post('/v1/segments/check', { dsl: 'age > 3', include_sql: true, now: NOW });
     expect(ok.json()).toMatchObject({ valid: true, diagnostics: [], ast: { version: 1 } });
     expect(ok.json().sql).toContain('{p');

@@ -248,3 +248,35 @@ describe('compiled SQL and parameters (snapshots)', () => {
     expect(forced.compiled!.plan.rollup).toBe(false);
   });
 });
+
+describe('the published JSON Schema of the tree', () => {
+  it('accepts every parsed contract example and refuses malformed trees', async () => {
+    // ajv ships with fastify; the 2020-12 build reads the schema as published.
+    const { default: Ajv2020 } = (await import('ajv/dist/2020.js')) as unknown as {
+      default: new (
+        options: object,
+      ) => { compile(schema: object): ((data: unknown) => boolean) & { errors?: unknown } };
+    };
+    const schema = (await import('../engine/segments/ast.schema.json', { with: { type: 'json' } })).default;
+    const validate = new Ajv2020({ allErrors: true, strict: false }).compile(schema);
+    for (const text of [
+      ...CONTRACT_EXAMPLES,
+      'avg of amount over "purchase" where not (currency = "INR" or amount < 3) > 2',
+    ]) {
+      const tree = stripLocations(parseSegment(text).ast!);
+      expect(validate(tree), `${text}: ${JSON.stringify(validate.errors)}`).toBe(true);
+    }
+    for (const bad of [
+      { version: 1, root: { kind: 'tagged' } },
+      { version: 1, root: { kind: 'event', event: 'x', count: { op: 'sometimes', value: 1 } } },
+      { version: 2, root: { kind: 'constant', value: true } },
+      {
+        version: 1,
+        root: { kind: 'attribute', attribute: 'age', op: '=', value: { type: 'sql', value: '1' } },
+      },
+    ]) {
+      expect(validate(bad)).toBe(false);
+      expect(validateAst(bad).length).toBeGreaterThan(0);
+    }
+  });
+});

@@ -1,5 +1,6 @@
 // The simulator against the facts page: payload shapes, signatures, limits at the stated rates,
 // webhook delivery faults, template review, quality, the read model, and reproducibility.
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -644,10 +645,77 @@ describe('reproducibility', () => {
     }
   }
 
+  it('concurrent requests do not change what happens to each message', async () => {
+    async function concurrent(order: 'forward' | 'reverse') {
+      const sim = await startSimulator({
+        seed: 'conc',
+        appSecret: SECRET,
+        templates,
+        clock: { manual: true, start: START },
+      });
+      try {
+        const list = phones(40, 600);
+        if (order === 'reverse') list.reverse();
+        await Promise.all(list.map((to) => post(sim, '/v23.0/1000/messages', sendBody(to, `c_${to}`))));
+        await sim.advance(30 * HOUR);
+        return sim.log
+          .filter((e) => e.kind === 'status' || e.kind === 'send_accepted' || e.kind === 'send_rejected')
+          .map(
+            (e) =>
+              `${e.to} ${e.kind} ${e.wamid ?? e.code} ${e.status ?? ''} ${e.kind === 'status' ? e.at : ''}`,
+          )
+          .sort();
+      } finally {
+        await sim.close();
+      }
+    }
+    const [a, b] = [await concurrent('forward'), await concurrent('reverse')];
+    expect(a.length).toBeGreaterThan(80);
+    expect(a).toEqual(b);
+  });
+
   it('the same seed gives the same run; another seed another', async () => {
     const [a, b, c] = [await run('same'), await run('same'), await run('other')];
     expect(a.length).toBeGreaterThan(1000);
     expect(a).toBe(b);
     expect(a).not.toBe(c);
+  });
+});
+
+describe('chorus sim', () => {
+  it('starts the simulator from the CLI and answers a send', async () => {
+    const cli = new URL('../cli/main.ts', import.meta.url).pathname;
+    const child = spawn(
+      process.execPath,
+      [cli, 'sim', '--port', '0', '--seed', 'cli', '--lenient-templates'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          const match = /"url": "([^"]+)"/.exec(out);
+          if (match) resolve(match[1]!);
+        });
+        child.once('exit', (code) => reject(new Error(`exited with ${code}`)));
+      });
+      const to = phones(30, 70_000).find((p) => {
+        const profile = recipientProfile('cli', p);
+        return profile.onWhatsApp && !profile.stoppedMarketing;
+      })!;
+      const response = await fetch(`${url}/v23.0/42/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(sendBody(to, 'cli_1', 'anything')),
+      });
+      expect(response.status).toBe(200);
+      const counts = await (await fetch(`${url}/_sim/counts`)).json();
+      expect(counts.send_accepted).toBe(1);
+    } finally {
+      child.kill('SIGTERM');
+    }
   });
 });

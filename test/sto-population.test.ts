@@ -15,7 +15,7 @@ import { openTestRuntime, type TestRuntime } from './helpers/runtime.ts';
 
 // A population with known preferred hours (the simulator's seeded recipients) and 90 days of
 // exploration sends whose outcomes are drawn from each recipient's true read probability.
-const SIZE = Number(process.env.STO_POPULATION ?? 2000);
+const SIZE = Number(process.env.STO_POPULATION ?? 1500);
 const until = new Date('2026-06-01T00:00:00Z');
 const quietHours = { start: 21, end: 8 };
 

@@ -472,6 +472,29 @@ describe.each(postgresTargets)('templates on $name', ({ url }) => {
     const events = (await api.app.inject({ url: `/v1/templates/${id}/events`, headers: api.auth })).json()
       .data;
     expect(events.map((e: { event: string }) => e.event)).toEqual(['REJECTED', 'APPROVED', 'PAUSED']);
+    // A duplicated webhook is one event; a late PENDING does not undo the pause.
+    const base = {
+      kind: 'template_status' as const,
+      templateId: template.provider_template_id,
+      templateName: 'weekend_note',
+    };
+    await applyTemplateStatusEvent(api.runtime, {
+      ...base,
+      event: 'PAUSED',
+      reason: 'NONE',
+      otherInfo: 'FIRST_PAUSE',
+    });
+    await applyTemplateStatusEvent(api.runtime, { ...base, event: 'PENDING', reason: 'NONE' });
+    template = (await api.app.inject({ url: `/v1/templates/${id}`, headers: api.auth })).json();
+    expect(template).toMatchObject({ status: 'PAUSED', status_reason: 'FIRST_PAUSE' });
+    const after = (await api.app.inject({ url: `/v1/templates/${id}/events`, headers: api.auth })).json()
+      .data;
+    expect(after.map((e: { event: string }) => e.event)).toEqual([
+      'REJECTED',
+      'APPROVED',
+      'PAUSED',
+      'PENDING',
+    ]);
   });
 
   it('free-form content for other channels uses the same variables', async () => {

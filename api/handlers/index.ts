@@ -6,6 +6,7 @@ import * as dashboards from './dashboards.ts';
 import * as events from './events.ts';
 import * as imports from './imports.ts';
 import * as segments from './segments.ts';
+import * as sto from './sto.ts';
 import * as system from './system.ts';
 import * as whatsapp from './whatsapp.ts';
 
@@ -20,4 +21,5 @@ export const handlers: Handlers = {
   ...whatsapp,
   ...analytics,
   ...dashboards,
+  ...sto,
 };

@@ -95,7 +95,7 @@ async function prepareSaved(
   name: string,
   dsl: string,
 ) {
-  const schema = await loadSchema(runtime.pg, workspaceId);
+  const schema = await loadSchema(runtime.pg, workspaceId, runtime.ch);
   const parsed = parseSegment(dsl);
   if (!parsed.ast) throw diagnosticsProblem(parsed.diagnostics);
   const cycle = findCycle(name, parsed.ast, schema.segments ?? {});
@@ -207,7 +207,7 @@ export const getSegmentDependents: Handler<'getSegmentDependents'> = async ({
 
 export const checkSegment: Handler<'checkSegment'> = async ({ runtime, workspace, body }) => {
   const input = audienceInput(body);
-  const schema = await loadSchema(runtime.pg, workspace.id);
+  const schema = await loadSchema(runtime.pg, workspace.id, runtime.ch);
   const result = compileSegment(input.dsl ?? input.ast!, schema, {
     workspaceId: workspace.id,
     now: parseNow(body.now) ?? new Date(),

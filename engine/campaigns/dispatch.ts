@@ -164,6 +164,11 @@ export async function processSends(
   }
   const leaseMs = options.leaseMs ?? DEFAULTS.leaseMs;
   const rate = Math.max(0.1, ctx.sender.throughput_mps * (options.headroom ?? DEFAULTS.headroom));
+  // Claim no more than this process can send soon: a CPU-starved worker leaves work to others
+  // instead of reserving slots it would reach late.
+  const backlogLimit = Math.max(100, ctx.sender.throughput_mps * 2);
+  while (pacerFor(ctx.sender.id, ctx.sender.throughput_mps).backlog > backlogLimit)
+    await new Promise((resolve) => setTimeout(resolve, 50));
   const now = policyNow(options);
 
   const claimed = await runtime.pg.transaction(async (tx) => {
@@ -259,7 +264,8 @@ export async function processSends(
           }
         },
       );
-      if (result === SKIPPED) return lost ? undefined : stopped ? RELEASED : undefined;
+      // Never fired (stopped, or too late for its lease): no request left, so it is simply given back.
+      if (result === SKIPPED) return lost || stopped ? RELEASED : undefined;
       options.onOutcome?.(row.send_id, result);
       return result;
     }),

@@ -1,6 +1,6 @@
 import type { Runtime } from '../runtime.ts';
 import { DEFAULT_UCB_WEIGHT } from './chooser.ts';
-import { dropFit, engagedSendsQuery, type FitResult, fitSendTime } from './fit.ts';
+import { dropFit, engagedSendsQuery, type FitResult, fitSendTime, getFit } from './fit.ts';
 import {
   type ContactHistory,
   expectedRate,
@@ -291,12 +291,8 @@ export async function evaluateSendTime(
     purpose: 'evaluate',
   });
   try {
-    const { rows: fits } = await runtime.pg.query<Parameters<typeof loadModel>[1] & object>(
-      `SELECT id, workspace_id, since, until, cohort, kappa_contact, kappa_cohort, contacts::float8 AS contacts,
-         sends::float8 AS sends, engaged::float8 AS engaged, finished_at FROM sto_fits WHERE id = $1`,
-      [fit.fitId],
-    );
-    const model = await loadModel(runtime, fits[0]);
+    const fitRecord = await getFit(runtime, fit.fitId);
+    const model = await loadModel(runtime, fitRecord);
     const query = await engagedSendsQuery(runtime.ch, {
       workspaceId,
       since: split,
@@ -313,7 +309,8 @@ export async function evaluateSendTime(
     const rows = await runtime.ch.rows<TestSendRow>(
       `SELECT contact_id, tz, country, slot, toHour(local_at) AS local_hour, toDayOfWeek(local_at) % 7 AS local_weekday,
          toUInt8(engaged) AS engaged, exploration, propensity
-       FROM (${query.sql}) ORDER BY contact_id, sent_at SETTINGS join_use_nulls = 1`,
+       FROM (${query.sql}) ORDER BY contact_id, sent_at
+       SETTINGS join_use_nulls = 1, do_not_merge_across_partitions_select_final = 1`,
       query.params,
     );
     const sendRows = rows.map((r) => ({
@@ -323,7 +320,7 @@ export async function evaluateSendTime(
       local_weekday: Number(r.local_weekday),
     }));
     const contactIds = [...new Set(sendRows.map((r) => r.contact_id))];
-    const histories = await loadHistories(runtime, fits[0], contactIds);
+    const histories = await loadHistories(runtime, fitRecord, contactIds);
     const cohortOf = new Map(sendRows.map((r) => [r.contact_id, { timezone: r.tz, country: r.country }]));
     const policies = buildPolicies(
       model,
@@ -404,4 +401,49 @@ export function formatEvaluation(report: EvaluationReport): string {
   for (const l of report.lifts)
     lines.push(`  vs ${l.baseline.padEnd(12)} ${pct(l.lift).padStart(8)}  ${ci(l.ci)}`);
   return lines.join('\n');
+}
+
+/** Keeps a report for dashboards (GET /v1/send-time/evaluation); the per-send choices are not kept. */
+export async function saveEvaluation(runtime: Runtime, report: EvaluationReport): Promise<void> {
+  const {
+    workspace_id,
+    split_at,
+    until,
+    train,
+    test,
+    allowed_hours,
+    policies,
+    lifts,
+    bootstrap,
+    confidence,
+  } = report;
+  await runtime.pg.query('INSERT INTO sto_evaluations (workspace_id, report) VALUES ($1, $2)', [
+    workspace_id,
+    JSON.stringify({
+      workspace_id,
+      split_at,
+      until,
+      train,
+      test,
+      allowed_hours,
+      policies,
+      lifts,
+      bootstrap,
+      confidence,
+    }),
+  ]);
+}
+
+export async function latestEvaluation(
+  runtime: Runtime,
+  workspaceId: string,
+): Promise<(EvaluationReport & { created_at: string }) | undefined> {
+  const { rows } = await runtime.pg.query<{ report: EvaluationReport; created_at: Date }>(
+    'SELECT report, created_at FROM sto_evaluations WHERE workspace_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1',
+    [workspaceId],
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  const report = typeof row.report === 'string' ? (JSON.parse(row.report) as EvaluationReport) : row.report;
+  return { ...report, created_at: new Date(row.created_at).toISOString() };
 }

@@ -307,15 +307,37 @@ export async function applyTemplateStatusEvent(
     );
     const row = rows[0];
     if (!row) return null;
+    // Webhooks are retried and duplicated: the same event twice in a row is one event.
+    const { rows: last } = await tx.query<{
+      event: string;
+      reason: string | null;
+      other_info: string | null;
+    }>(
+      'SELECT event, reason, other_info FROM template_status_events WHERE template_id = $1 ORDER BY id DESC LIMIT 1',
+      [row.id],
+    );
+    const previous = last[0];
+    if (
+      previous &&
+      previous.event === event.event &&
+      previous.reason === (event.reason ?? null) &&
+      previous.other_info === (event.otherInfo ?? null)
+    ) {
+      const { rows: current } = await tx.query(`SELECT ${COLUMNS} FROM templates WHERE id = $1`, [row.id]);
+      return { template: fromRow(current[0]!), previous: row.status };
+    }
+    // A late PENDING never undoes a decision already made.
+    const late = status === 'PENDING' && row.status !== 'DRAFT' && row.status !== 'PENDING';
     const reason = event.reason && event.reason !== 'NONE' ? event.reason : (event.otherInfo ?? null);
     await tx.query(
       `INSERT INTO template_status_events (template_id, workspace_id, event, reason, other_info) VALUES ($1, $2, $3, $4, $5)`,
       [row.id, row.workspace_id, event.event, event.reason ?? null, event.otherInfo ?? null],
     );
     const updated = await tx.query(
-      `UPDATE templates SET status = COALESCE($2, status), status_reason = $3, status_updated_at = now(), updated_at = now()
+      `UPDATE templates SET status = COALESCE($2, status), status_reason = CASE WHEN $2::text IS NULL THEN status_reason ELSE $3 END,
+         status_updated_at = now(), updated_at = now()
        WHERE id = $1 RETURNING ${COLUMNS}`,
-      [row.id, status ?? null, status === 'APPROVED' ? null : reason],
+      [row.id, late ? null : (status ?? null), late ? null : status === 'APPROVED' ? null : reason],
     );
     return { template: fromRow(updated.rows[0]!), previous: row.status };
   });

@@ -32,6 +32,11 @@ export class SenderPacer {
     this.resize(capacity);
   }
 
+  /** Sends waiting for their turn in this process. */
+  get backlog(): number {
+    return this.queue.length;
+  }
+
   resize(capacity: number): void {
     const size = Math.max(1, Math.floor(capacity));
     if (size === this.ring.length) return;

@@ -6,6 +6,7 @@ import { findContactIdsByPhone, upsertContacts } from '../contacts/index.ts';
 import { stableId } from '../ids.ts';
 import type { Runtime } from '../runtime.ts';
 import { getSender } from '../senders.ts';
+import { applyTemplateStatusEvent } from '../templates/index.ts';
 import { getWorkspace } from '../workspaces.ts';
 import type { WebhookSource } from './apply.ts';
 
@@ -136,7 +137,8 @@ async function recordConsentOnce(
         source,
         proof,
         actor: 'contact',
-        recorded_at: at.toISOString(),
+        // A provider clock ahead of ours must not make an opt-out unrecordable: never later than now.
+        recorded_at: new Date(Math.min(at.getTime(), Date.now())).toISOString(),
       },
     ],
     { actor: 'contact' },
@@ -197,8 +199,14 @@ export const defaultInboundEffects: InboundEffects = {
     );
   },
   async templateStatus(runtime, source, event) {
+    const applied = await applyTemplateStatusEvent(runtime, event);
     runtime.log.info(
-      { workspace: source.workspaceId, template: event.templateName, event: event.event },
+      {
+        workspace: source.workspaceId,
+        template: event.templateName,
+        event: event.event,
+        known: Boolean(applied),
+      },
       'template status',
     );
   },
