@@ -23,7 +23,7 @@ export class SenderPacer {
   private ring: number[] = [];
   private ringIndex = 0;
   private running = false;
-  windowMs = 1_050;
+  windowMs = 1_100;
   /** Fires are at least this far apart, so catching up after a stall is a brisk walk, not a burst. */
   minGapMs = 0;
   burst = 1;
