@@ -1,6 +1,12 @@
 import type { Command } from 'commander';
 import { toCsv } from '../engine/metrics/csv.ts';
-import { campaignMetrics, DIMENSIONS, type Dimension, metricsBreakdown } from '../engine/metrics/index.ts';
+import {
+  campaignMetrics,
+  DIMENSIONS,
+  type Dimension,
+  metricsBreakdown,
+  syncCampaignGoals,
+} from '../engine/metrics/index.ts';
 import { formatSql, runReadOnlySql } from '../engine/metrics/sql.ts';
 import { inboxStats, processInbox } from '../engine/webhooks/index.ts';
 import { print, withRuntime } from './core.ts';
@@ -18,6 +24,8 @@ export function registerAnalyticsCommands(program: Command): void {
       if (!['table', 'csv', 'json'].includes(options.format))
         throw new Error('--format must be table, csv or json');
       await withRuntime(async (runtime) => {
+        // Goals live in Postgres; the conversions view reads ClickHouse's copy.
+        await syncCampaignGoals(runtime);
         const result = await runReadOnlySql(runtime, query, {
           timeoutSeconds: Number(options.timeout),
           maxRows: Number(options.maxRows),

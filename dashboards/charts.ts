@@ -1,4 +1,6 @@
+import { compile } from 'vega-lite';
 import type { CampaignDashboardData, OverviewDashboardData } from './model.ts';
+import { quietLogger } from './render.ts';
 import * as shape from './shape.ts';
 import * as specs from './specs.ts';
 
@@ -28,6 +30,16 @@ export interface Chart {
   /** Rows the chart draws (how many marks roughly); 0 means the chart shows an empty state. */
   rows: number;
   spec: specs.VlSpec;
+  /** The spec compiled to Vega on the server, so the browser only draws (what the page embeds). */
+  vega?: Record<string, unknown>;
+}
+
+/** Adds the compiled Vega spec to a chart (the page's charts; exports compile on their own). */
+export function withCompiled(chart: Chart): Chart {
+  return {
+    ...chart,
+    vega: compile(chart.spec, { logger: quietLogger }).spec as unknown as Record<string, unknown>,
+  };
 }
 
 /** Default drawing size of each chart on the page (height; width fills the column). */

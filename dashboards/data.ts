@@ -7,27 +7,37 @@ import {
   OVERVIEW_CHARTS,
   type OverviewChartId,
   overviewChart,
+  withCompiled,
 } from './charts.ts';
 import type { CampaignDashboardData, CampaignSummaryRow, OverviewDashboardData } from './model.ts';
 import { summaryFigures } from './shape.ts';
-import { loadCampaignFromClickHouse, loadOverviewFromClickHouse } from './source.ts';
+import { loadCampaign, loadOverview } from './source.ts';
 
 /**
  * Where dashboard figures come from, and the page documents built from them. A short cache shares one
  * load between the page, its chart exports and every viewer polling the same campaign.
  */
-const CACHE_MS = 2000;
+const CACHE_MS = 4000;
 const cache = new Map<string, { at: number; value: Promise<unknown> }>();
 
+/**
+ * Concurrent callers share one load; a finished load serves for CACHE_MS after it completed (less than
+ * the page's refresh period, so every poll sees fresh figures).
+ */
 function cached<T>(key: string, load: () => Promise<T>): Promise<T> {
   const now = Date.now();
   const hit = cache.get(key);
   if (hit && now - hit.at < CACHE_MS) return hit.value as Promise<T>;
-  const value = load();
-  cache.set(key, { at: now, value });
-  value.catch(() => cache.delete(key));
+  const entry = { at: Number.POSITIVE_INFINITY, value: load() as Promise<unknown> };
+  cache.set(key, entry);
+  entry.value.then(
+    () => {
+      entry.at = Date.now();
+    },
+    () => cache.delete(key),
+  );
   if (cache.size > 500) for (const [k, v] of cache) if (now - v.at >= CACHE_MS) cache.delete(k);
-  return value;
+  return entry.value as Promise<T>;
 }
 
 export function loadCampaignData(
@@ -36,13 +46,13 @@ export function loadCampaignData(
   campaignId: string,
 ): Promise<CampaignDashboardData | undefined> {
   return cached(`${runtime.ch.database}\u0000${workspaceId}\u0000c\u0000${campaignId}`, () =>
-    loadCampaignFromClickHouse(runtime, workspaceId, campaignId),
+    loadCampaign(runtime, workspaceId, campaignId),
   );
 }
 
 export function loadOverviewData(runtime: Runtime, workspaceId: string): Promise<OverviewDashboardData> {
   return cached(`${runtime.ch.database}\u0000${workspaceId}\u0000o`, () =>
-    loadOverviewFromClickHouse(runtime, workspaceId),
+    loadOverview(runtime, workspaceId),
   );
 }
 
@@ -68,32 +78,39 @@ export interface DashboardPage {
   charts: Chart[];
 }
 
-const LIVE_STATUSES = new Set(['scheduled', 'launching', 'running', 'sending', 'throttled']);
+const LIVE_STATUSES = new Set(['scheduled', 'running', 'paused']);
 const RECENT_MS = 15 * 60 * 1000;
 export const REFRESH_SECONDS = 5;
 
-/** Still moving: a running state, or (state unknown) sends in the last 15 minutes. */
+/**
+ * Still moving: a campaign that is scheduled, running or paused, or one whose last send is under 15
+ * minutes old (statuses, replies and conversions keep arriving after the last send).
+ */
 export function isLive(data: CampaignDashboardData, now = Date.now()): boolean {
-  if (data.campaign.status) return LIVE_STATUSES.has(data.campaign.status);
+  if (LIVE_STATUSES.has(data.campaign.status)) return true;
   const last = data.campaign.lastSendAt ? Date.parse(data.campaign.lastSendAt) : Number.NaN;
   return Number.isFinite(last) && now - last < RECENT_MS;
 }
 
-const TILES: { id: string; label: string; kind: Tile['kind'] }[] = [
-  { id: 'sent', label: 'Sent', kind: 'count' },
+/** Tiles by the metrics API field they show (a dotted path into GET /v1/metrics/campaigns/{id}). */
+export const CAMPAIGN_TILES: { id: string; label: string; kind: Tile['kind'] }[] = [
+  { id: 'attempted', label: 'Attempted', kind: 'count' },
+  { id: 'sent', label: 'Sent (accepted)', kind: 'count' },
   { id: 'delivered', label: 'Delivered', kind: 'count' },
   { id: 'read', label: 'Read', kind: 'count' },
   { id: 'replied', label: 'Replied', kind: 'count' },
   { id: 'failed', label: 'Failed', kind: 'count' },
-  { id: 'delivery_rate', label: 'Delivery rate', kind: 'rate' },
+  { id: 'delivery_rate', label: 'Delivery rate (of sent)', kind: 'rate' },
   { id: 'read_rate', label: 'Read rate (of delivered)', kind: 'rate' },
-  { id: 'reply_rate', label: 'Reply rate (of read)', kind: 'rate' },
-  { id: 'conversions', label: 'Conversions', kind: 'count' },
-  { id: 'revenue', label: 'Revenue', kind: 'money' },
-  { id: 'cost', label: 'Cost', kind: 'money' },
+  { id: 'reply_rate', label: 'Reply rate (of delivered)', kind: 'rate' },
+  { id: 'failure_rate', label: 'Failure rate (of attempted)', kind: 'rate' },
+  { id: 'conversions.conversions', label: 'Conversions', kind: 'count' },
+  { id: 'conversion_rate', label: 'Conversion rate (of sent)', kind: 'rate' },
+  { id: 'conversions.revenue', label: 'Revenue', kind: 'money' },
+  { id: 'cost.amount', label: 'Cost', kind: 'money' },
   { id: 'roi', label: 'ROI', kind: 'ratio' },
-  { id: 'lift', label: 'Lift vs holdout', kind: 'signed-rate' },
-  { id: 'median_time_to_read_seconds', label: 'Median time to read', kind: 'duration' },
+  { id: 'holdout.lift', label: 'Lift vs holdout', kind: 'signed-rate' },
+  { id: 'time_to_read.p50_seconds', label: 'Median time to read', kind: 'duration' },
 ];
 
 export function campaignPage(
@@ -117,8 +134,8 @@ export function campaignPage(
     currency: data.conversions.currency,
     source: data.source,
     generated_at: data.generatedAt,
-    tiles: TILES.map((t) => ({ ...t, value: figures[t.id] ?? null })),
-    charts: charts.map((id) => campaignChart(data, id)),
+    tiles: CAMPAIGN_TILES.map((t) => ({ ...t, value: figures[t.id] ?? null })),
+    charts: charts.map((id) => withCompiled(campaignChart(data, id))),
   };
 }
 
@@ -152,6 +169,6 @@ export function overviewPage(data: OverviewDashboardData, workspaceName: string)
       { id: 'revenue', label: 'Revenue', kind: 'money', value: total('revenue') },
     ],
     campaigns: data.campaigns,
-    charts: OVERVIEW_CHARTS.map((id: OverviewChartId) => overviewChart(data, id)),
+    charts: OVERVIEW_CHARTS.map((id: OverviewChartId) => withCompiled(overviewChart(data, id))),
   };
 }

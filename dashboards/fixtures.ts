@@ -1,3 +1,4 @@
+import { setCampaignGoal } from '../engine/metrics/index.ts';
 import type { Runtime } from '../engine/runtime.ts';
 
 /**
@@ -24,6 +25,11 @@ export interface CampaignFixture {
 export async function seedCampaignFixture(runtime: Runtime, fixture: CampaignFixture): Promise<void> {
   const { ch } = runtime;
   const db = ch.database;
+  // The goal the conversions view credits purchases to (campaigns record it at launch).
+  await setCampaignGoal(runtime, fixture.workspaceId, fixture.campaignId, {
+    event: 'purchase',
+    windowSeconds: 72 * 3600,
+  });
   const holdoutShare = fixture.holdoutShare ?? 0.1;
   const holdoutN = Math.round((fixture.sends * holdoutShare) / (1 - holdoutShare));
   const params = {

@@ -1,7 +1,8 @@
 /**
- * The aggregates a campaign dashboard is drawn from. A source (engine/metrics, or the ClickHouse
- * fallback in source.ts) fills it; shape.ts turns it into chart tables; specs.ts draws them.
- * Every count here is a number the page shows, so it must equal what the metrics API reports.
+ * The aggregates a campaign dashboard is drawn from. source.ts fills it from engine/metrics (and the
+ * analytics views for what metrics does not group: hour of week, conversions per country); shape.ts
+ * turns it into chart tables; specs.ts draws them. Every figure the page shows as a number is copied
+ * from campaignMetrics(), so it equals what GET /v1/metrics/campaigns/{id} reports.
  */
 export interface CampaignInfo {
   id: string;
@@ -12,26 +13,28 @@ export interface CampaignInfo {
   lastSendAt: string | null;
 }
 
+/** engine/metrics definitions: sent = accepted attempts; rates as metrics computes them. */
 export interface FunnelCounts {
   /** Contacts in the launched audience (treatment and holdout). */
   audience: number;
   holdout: number;
-  /** Send attempts. */
-  sent: number;
+  /** Every send attempt. */
+  attempted: number;
   /** Attempts the provider accepted. */
-  accepted: number;
+  sent: number;
   delivered: number;
   read: number;
   replied: number;
-  /** Refused at send time or reported failed afterwards. */
+  /** Refused at send time or reported failed afterwards (final state). */
   failed: number;
+  delivery_rate: number | null;
+  read_rate: number | null;
+  reply_rate: number | null;
+  failure_rate: number | null;
 }
 
 export interface FailureCount {
-  /** 'send' when the provider refused at once, 'delivery' when a failed status came back later. */
-  stage: 'send' | 'delivery';
   code: number;
-  title: string;
   count: number;
 }
 
@@ -46,7 +49,7 @@ export interface TimeBucket {
 }
 
 export interface TimeToReadBucket {
-  /** Bucket label, e.g. '5–15 min', in order. */
+  /** Bucket label, e.g. '5-15m', in order. */
   label: string;
   order: number;
   count: number;
@@ -56,6 +59,7 @@ export interface TimeToReadSummary {
   buckets: TimeToReadBucket[];
   medianSeconds: number | null;
   p90Seconds: number | null;
+  p99Seconds: number | null;
 }
 
 /** One cell of the hour-of-week grid, in the workspace time zone. */
@@ -84,17 +88,21 @@ export interface GroupCounts {
 }
 
 export interface ConversionSummary {
-  /** Event name counted as a conversion. */
+  /** Event name counted as a conversion ('' when the campaign has no goal). */
   event: string;
   windowHours: number;
+  /** Converters / sent, as metrics defines it. */
+  rate: number | null;
   conversions: number;
   /** Distinct contacts converting. */
   converters: number;
   revenue: number;
   cost: number;
   currency: string;
-  /** (revenue - cost) / cost; null when nothing was spent. */
+  /** (revenue - cost) / cost; null when nothing was spent or no goal is set. */
   roi: number | null;
+  /** Billable messages no rate matched (counted at zero cost). */
+  unpricedMessages: number;
   byDay: { day: string; conversions: number; revenue: number; cost: number }[];
 }
 
@@ -109,7 +117,7 @@ export interface HoldoutGroup {
 
 export interface HoldoutLift {
   groups: HoldoutGroup[];
-  /** Treatment rate minus holdout rate (absolute), with its 95% confidence interval. */
+  /** Treatment rate minus holdout rate (absolute), with its 95% interval (Newcombe, from metrics). */
   lift: number | null;
   liftCiLow: number | null;
   liftCiHigh: number | null;

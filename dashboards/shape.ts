@@ -20,7 +20,7 @@ const rows = (table: aq.ColumnTable): Row[] => table.objects() as Row[];
 export const RATE_LABELS = {
   delivery_rate: 'Delivered / sent',
   read_rate: 'Read / delivered',
-  reply_rate: 'Replied / read',
+  reply_rate: 'Replied / delivered',
 } as const;
 
 /** Sent, delivered, read, replied as bars, each with its share of sends and of the stage before. */
@@ -45,16 +45,45 @@ export function funnelRows(data: CampaignDashboardData): Row[] {
   );
 }
 
+/** What the common WhatsApp error codes mean (shared/whatsapp-cloud-api.md), for axis labels. */
+export const ERROR_MEANINGS: Record<number, string> = {
+  0: 'no code',
+  1: 'server error',
+  2: 'downtime',
+  4: 'app call rate',
+  368: 'account restricted',
+  80007: 'account call rate',
+  130403: 'user blocked',
+  130429: 'throughput reached',
+  131000: 'unknown error',
+  131016: 'service unavailable',
+  131026: 'undeliverable',
+  131031: 'account locked',
+  131047: 'outside 24 h window',
+  131048: 'spam rate limit',
+  131049: 'per-user marketing limit',
+  131050: 'user stopped marketing',
+  131051: 'unsupported type',
+  131056: 'pair rate',
+  131057: 'throughput upgrade',
+  131064: 'miscategorised template',
+  132000: 'parameter count',
+  132001: 'template missing',
+  132015: 'template paused',
+  132016: 'template disabled',
+};
+
 export function failureRows(data: CampaignDashboardData): Row[] {
   if (data.failures.length === 0) return [];
   return rows(
     aq
       .from(data.failures)
-      .params({ total: data.funnel.sent })
+      .params({ total: data.funnel.attempted, meanings: ERROR_MEANINGS })
       .derive({
-        label: (d: D) => d.stage + ' · ' + d.code + (d.title ? ' ' + d.title : ''),
+        meaning: (d: D, $: P) => $.meanings[d.code] || '',
         share: (d: D, $: P) => ($.total > 0 ? d.count / $.total : 0),
       })
+      .derive({ label: (d: D) => (d.meaning ? d.code + ' ' + d.meaning : '' + d.code) })
       .orderby(aq.desc('count')),
   );
 }
@@ -68,7 +97,7 @@ export function rateRows(buckets: TimeBucket[]): Row[] {
       .derive({
         delivery_rate: (d: D) => (d.sent > 0 ? d.delivered / d.sent : 0),
         read_rate: (d: D) => (d.delivered > 0 ? d.read / d.delivered : 0),
-        reply_rate: (d: D) => (d.read > 0 ? d.replied / d.read : 0),
+        reply_rate: (d: D) => (d.delivered > 0 ? d.replied / d.delivered : 0),
       })
       .fold(['delivery_rate', 'read_rate', 'reply_rate'], { as: ['metric', 'rate'] })
       .derive({ label: aq.escape((d: { metric: keyof typeof RATE_LABELS }) => RATE_LABELS[d.metric]) }),
@@ -138,7 +167,7 @@ export function groupRows(groups: GroupCounts[]): Row[] {
       .derive({
         delivery_rate: (d: D) => (d.sent > 0 ? d.delivered / d.sent : 0),
         read_rate: (d: D) => (d.delivered > 0 ? d.read / d.delivered : 0),
-        reply_rate: (d: D) => (d.read > 0 ? d.replied / d.read : 0),
+        reply_rate: (d: D) => (d.delivered > 0 ? d.replied / d.delivered : 0),
         conversion_rate: (d: D) => (d.sent > 0 ? d.conversions / d.sent : 0),
         cost_per_conversion: (d: D) => (d.conversions > 0 ? d.cost / d.conversions : null),
       })
@@ -190,6 +219,7 @@ export function moneyRows(data: CampaignDashboardData): Row[] {
 }
 
 export function holdoutRows(data: CampaignDashboardData): Row[] {
+  if (data.holdout.groups.length === 0) return [];
   return rows(
     aq.from(data.holdout.groups).derive({ label: (d: D) => (d.group === 'holdout' ? 'Holdout' : 'Sent') }),
   );
@@ -215,26 +245,31 @@ export function pauseRows(data: CampaignDashboardData): Row[] {
   return data.throttle.pauses.map((p) => ({ start: p.start, end: p.end ?? last, reason: p.reason }));
 }
 
-/** Headline figures the page shows as tiles; the browser test compares them with the metrics API. */
+/**
+ * Headline figures the page shows as tiles, copied (never recomputed) from the metrics figures, keyed
+ * by the metrics API's field paths; the browser test compares each with GET /v1/metrics/campaigns/{id}.
+ */
 export function summaryFigures(data: CampaignDashboardData): Record<string, number | null> {
   const f = data.funnel;
   const c = data.conversions;
   return {
-    audience: f.audience,
+    attempted: f.attempted,
     sent: f.sent,
     delivered: f.delivered,
     read: f.read,
     replied: f.replied,
     failed: f.failed,
-    delivery_rate: f.sent > 0 ? f.delivered / f.sent : null,
-    read_rate: f.delivered > 0 ? f.read / f.delivered : null,
-    reply_rate: f.read > 0 ? f.replied / f.read : null,
-    conversions: c.conversions,
-    revenue: c.revenue,
-    cost: c.cost,
+    delivery_rate: f.delivery_rate,
+    read_rate: f.read_rate,
+    reply_rate: f.reply_rate,
+    failure_rate: f.failure_rate,
+    'conversions.conversions': c.event ? c.conversions : null,
+    conversion_rate: c.rate,
+    'conversions.revenue': c.event ? c.revenue : null,
+    'cost.amount': c.cost,
     roi: c.roi,
-    lift: data.holdout.lift,
-    median_time_to_read_seconds: data.timeToRead.medianSeconds,
+    'holdout.lift': data.holdout.lift,
+    'time_to_read.p50_seconds': data.timeToRead.medianSeconds,
   };
 }
 
@@ -247,7 +282,7 @@ export function overviewCampaignRateRows(data: OverviewDashboardData): Row[] {
         label: (d: D) => d.name,
         delivery_rate: (d: D) => (d.sent > 0 ? d.delivered / d.sent : 0),
         read_rate: (d: D) => (d.delivered > 0 ? d.read / d.delivered : 0),
-        reply_rate: (d: D) => (d.read > 0 ? d.replied / d.read : 0),
+        reply_rate: (d: D) => (d.delivered > 0 ? d.replied / d.delivered : 0),
       })
       .select('id', 'label', 'sent', 'delivery_rate', 'read_rate', 'reply_rate')
       .fold(['delivery_rate', 'read_rate', 'reply_rate'], { as: ['metric', 'rate'] })

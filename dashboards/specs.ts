@@ -81,18 +81,12 @@ export function failuresSpec(values: Row[], size: SpecSize): VlSpec {
     encoding: {
       y: { field: 'label', type: 'nominal', sort: '-x', title: null },
       x: { field: 'count', type: 'quantitative', title: 'Messages' },
-      color: {
-        field: 'stage',
-        type: 'nominal',
-        title: 'Failed at',
-        scale: { domain: ['send', 'delivery'], range: ['#dc2626', '#f59e0b'] },
-      },
+      color: { value: '#dc2626' },
       tooltip: [
-        { field: 'stage', type: 'nominal', title: 'Failed at' },
         { field: 'code', type: 'quantitative', title: 'Error code', format: 'd' },
-        { field: 'title', type: 'nominal', title: 'Title' },
+        { field: 'meaning', type: 'nominal', title: 'Meaning' },
         count('count', 'Messages'),
-        pct('share', 'Of sent'),
+        pct('share', 'Of attempted'),
       ],
     },
   } as VlSpec;
@@ -108,7 +102,7 @@ export function ratesSpec(values: Row[], size: SpecSize, unit: 'hour' | 'day'): 
         type: 'temporal',
         title: null,
         timeUnit: unit === 'hour' ? 'utcyearmonthdatehours' : 'utcyearmonthdate',
-        axis: unit === 'day' ? { tickCount: { interval: 'utcday', step: 1 }, format: '%b %d' } : {},
+        axis: unit === 'day' ? { tickCount: { interval: 'day', step: 1 }, format: '%b %d' } : {},
       },
       y: {
         field: 'rate',

@@ -3,7 +3,12 @@
  * person reads. Pinned API: the send-time helper uses `recipientProfile` as ground truth, so a
  * send-time model has something true to find.
  */
-import { parsePhoneNumberFromString } from 'libphonenumber-js';
+import {
+  type CountryCode,
+  getCountries,
+  getCountryCallingCode,
+  parsePhoneNumberFromString,
+} from 'libphonenumber-js';
 import { rngFor } from './rng.ts';
 
 export interface RecipientProfile {
@@ -91,8 +96,40 @@ const COUNTRY_ZONES: Record<string, string> = {
 /** Hours around which people's reading clusters: morning, lunch, evening. */
 const PEAK_CANDIDATES = [7, 8, 9, 12, 13, 17, 18, 19, 20, 21];
 
+/** Calling codes that belong to one country only: there the code alone names the country. */
+const SOLE_COUNTRY = (() => {
+  const byCode = new Map<string, CountryCode[]>();
+  for (const country of getCountries()) {
+    const code = getCountryCallingCode(country);
+    byCode.set(code, [...(byCode.get(code) ?? []), country]);
+  }
+  return new Map(
+    [...byCode].filter(([, countries]) => countries.length === 1).map(([code, [c]]) => [code, c!]),
+  );
+})();
+
+/** The phone's country; parsing in full only where a calling code is shared (+1, +7, +44, ...). */
+export function countryOfPhone(e164: string): string | null {
+  for (let length = 1; length <= 3; length++) {
+    const country = SOLE_COUNTRY.get(e164.slice(1, 1 + length));
+    if (country) return country;
+  }
+  return parsePhoneNumberFromString(e164)?.country ?? null;
+}
+
+/** The table's zone, else the first zone ICU lists for the country, else UTC. */
 export function timezoneForCountry(country: string | null): string {
-  return (country && COUNTRY_ZONES[country]) || 'UTC';
+  if (!country) return 'UTC';
+  const known = COUNTRY_ZONES[country];
+  if (known) return known;
+  try {
+    const locale = new Intl.Locale(`und-${country}`) as Intl.Locale & {
+      getTimeZones?: () => string[] | undefined;
+    };
+    return locale.getTimeZones?.()?.[0] ?? 'UTC';
+  } catch {
+    return 'UTC';
+  }
 }
 
 /** Circular distance between two hours of the day. */
@@ -109,7 +146,7 @@ export function recipientProfile(
 ): RecipientProfile {
   const e164 = phone.startsWith('+') ? phone : `+${phone}`;
   const rng = rngFor(seed, 'recipient', e164);
-  const country = parsePhoneNumberFromString(e164)?.country ?? null;
+  const country = countryOfPhone(e164);
   const onWhatsApp = !rng.chance(rates.notOnWhatsApp);
   const stoppedMarketing = onWhatsApp && rng.chance(rates.stoppedMarketing);
   const peaks = 1 + rng.int(0, 1);

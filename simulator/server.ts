@@ -24,7 +24,7 @@ export interface RunningSimulator {
   port: number;
   sim: Simulator;
   /** Ground truth: everything received and done, in order. */
-  log: SimLogEntry[];
+  readonly log: SimLogEntry[];
   counts: Record<string, number>;
   now(): Date;
   /** Manual clock: move simulated time forward, running everything due (webhooks included). */
@@ -69,7 +69,11 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Ru
     json(res, httpStatusFor(error.code), errorBody(error, sim.traceId()));
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://sim');
+    const rawUrl = req.url ?? '/';
+    const query = rawUrl.indexOf('?');
+    // The send path is hot: build a URL object only when there is a query string to read.
+    const url =
+      query < 0 ? { pathname: rawUrl, searchParams: new URLSearchParams() } : new URL(rawUrl, 'http://sim');
     const parts = url.pathname.split('/').filter(Boolean);
     const method = req.method ?? 'GET';
     const raw = method === 'GET' || method === 'DELETE' ? '' : await readBody(req);
@@ -147,7 +151,7 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Ru
   const control = async (
     parts: string[],
     method: string,
-    url: URL,
+    url: { searchParams: URLSearchParams },
     body: Record<string, unknown>,
     res: ServerResponse,
   ) => {
@@ -162,6 +166,15 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Ru
       });
     }
     if (what === 'counts' && method === 'GET') return json(res, 200, sim.counts);
+    if (what === 'stats' && method === 'GET') {
+      const cpu = process.cpuUsage();
+      return json(res, 200, {
+        cpuMicros: cpu.user + cpu.system,
+        rssBytes: process.memoryUsage().rss,
+        pendingTasks: sim.clock.pending,
+        logEntries: sim.logLength,
+      });
+    }
     if (what === 'faults' && method === 'POST') {
       sim.injectFault(body as unknown as Fault);
       return json(res, 200, { ok: true });
@@ -224,7 +237,9 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Ru
     url: `http://${host}:${port}`,
     port,
     sim,
-    log: sim.log,
+    get log() {
+      return sim.log;
+    },
     counts: sim.counts,
     now: () => new Date(sim.now()),
     advance: (ms) => sim.clock.advance(ms),

@@ -88,7 +88,10 @@ export interface SimulatorOptions {
 
 export interface SimLogEntry {
   seq: number;
+  /** Simulated time, ISO 8601 UTC with milliseconds. */
   at: string;
+  /** The same instant in ms since the epoch. */
+  atMs: number;
   kind: string;
   phoneNumberId?: string;
   to?: string;
@@ -185,7 +188,9 @@ export class Simulator {
   > &
     Pick<SimulatorOptions, 'webhookUrl' | 'accessToken'>;
   readonly clock: SimClock;
-  readonly log: SimLogEntry[] = [];
+  /** The log as JSON lines: one string per entry is cheap for the garbage collector to hold. */
+  private readonly lines: string[] = [];
+  private parsed: { count: number; first: number; entries: SimLogEntry[] } | undefined;
   readonly counts: Record<string, number> = {};
   readonly webhooks: WebhookSender;
   private logSeq = 0;
@@ -250,17 +255,35 @@ export class Simulator {
     return this.clock.now();
   }
 
-  record(entry: Omit<SimLogEntry, 'seq' | 'at'>): void {
+  record(entry: Omit<SimLogEntry, 'seq' | 'at' | 'atMs'>): void {
     this.counts[entry.kind] = (this.counts[entry.kind] ?? 0) + 1;
     if (entry.code !== undefined && entry.kind === 'send_rejected')
       this.counts[`rejected_${entry.code}`] = (this.counts[`rejected_${entry.code}`] ?? 0) + 1;
     if (entry.kind === 'status' && entry.status)
       this.counts[`status_${entry.status}`] = (this.counts[`status_${entry.status}`] ?? 0) + 1;
-    this.log.push({ seq: this.logSeq++, at: new Date(this.now()).toISOString(), ...entry });
-    if (this.log.length > this.options.maxLogEntries) {
-      this.log.splice(0, this.log.length - this.options.maxLogEntries);
-      this.counts.log_dropped = this.logSeq - this.log.length;
+    const now = this.now();
+    this.lines.push(
+      JSON.stringify({ seq: this.logSeq++, at: new Date(now).toISOString(), atMs: now, ...entry }),
+    );
+    // Trim in chunks so a full log costs amortized O(1) per entry, not a shift of the whole array.
+    if (this.lines.length > this.options.maxLogEntries * 1.1) {
+      this.lines.splice(0, this.lines.length - this.options.maxLogEntries);
+      this.counts.log_dropped = this.logSeq - this.lines.length;
     }
+  }
+
+  /** Ground truth: every entry kept, oldest first (parsed on read, cached until the next entry). */
+  get log(): SimLogEntry[] {
+    const first = this.logSeq - this.lines.length;
+    if (this.parsed && this.parsed.first === first && this.parsed.count === this.lines.length)
+      return this.parsed.entries;
+    const entries = this.lines.map((line) => JSON.parse(line) as SimLogEntry);
+    this.parsed = { count: this.lines.length, first, entries };
+    return entries;
+  }
+
+  get logLength(): number {
+    return this.lines.length;
   }
 
   traceId(): string {
@@ -725,13 +748,15 @@ export class Simulator {
     if (after === before) return;
     n.quality = after;
     const portfolio = this.portfolio(n.portfolioId);
-    let event = after === 'GREEN' ? 'UNFLAGGED' : 'FLAGGED';
+    // Meta names RED "FLAGGED" and recovery "UNFLAGGED"; it names no event for Medium, so the
+    // simulator sends "YELLOW" there (see simulator/README.md). A tier lost to RED adds a DOWNGRADE.
+    const event = after === 'GREEN' ? 'UNFLAGGED' : after === 'YELLOW' ? 'YELLOW' : 'FLAGGED';
+    let downgraded = false;
     if (after === 'RED') {
-      // Low quality costs a tier.
       const lower = TIER_ORDER[Math.max(0, TIER_ORDER.indexOf(portfolio.tier) - 1)]!;
       if (lower !== portfolio.tier) {
         portfolio.tier = lower;
-        event = 'DOWNGRADE';
+        downgraded = true;
       }
     }
     this.record({
@@ -740,6 +765,7 @@ export class Simulator {
       detail: { from: before, to: after, event, tier: portfolio.tier, share },
     });
     this.webhooks.quality(n, event, portfolio.tier);
+    if (downgraded) this.webhooks.quality(n, 'DOWNGRADE', portfolio.tier);
   }
 
   private optOut(n: NumberState, phone: string, how: string): void {
@@ -1029,7 +1055,20 @@ const formatters = new Map<string, Intl.DateTimeFormat>();
 const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 
 /** Local hour (0-23) and weekday (0 = Sunday) of an instant in a zone. */
+const localHours = new Map<string, { hour: number; weekday: number }>();
+
 export function localTime(at: number, timezone: string): { hour: number; weekday: number } {
+  // Every zone's offset is a whole number of quarter hours, so the answer is constant per quarter hour.
+  const key = `${timezone}\u0000${Math.floor(at / 900_000)}`;
+  const cached = localHours.get(key);
+  if (cached) return cached;
+  if (localHours.size > 100_000) localHours.clear();
+  const computed = computeLocalTime(at, timezone);
+  localHours.set(key, computed);
+  return computed;
+}
+
+function computeLocalTime(at: number, timezone: string): { hour: number; weekday: number } {
   let format = formatters.get(timezone);
   if (!format) {
     format = new Intl.DateTimeFormat('en-US', {

@@ -158,8 +158,10 @@ export class WebhookSender {
     let delay = o.baseLatencyMs;
     if (rng.chance(o.lateRate)) delay += Math.round(rng.exponential(o.lateMeanMs));
     if (rng.chance(o.outOfOrderRate)) delay += rng.int(0, o.reorderWindowMs);
+    // The body as posted, kept as one string: exact ground truth, and cheap for the GC to hold.
     const body = JSON.stringify(payload);
-    this.sim.record({ kind: 'webhook_emitted', detail: { key, field, payload } });
+    this.sim.record({ kind: 'webhook_emitted', detail: { key, field, body } });
+    if (!this.options.url) return;
     this.sim.clock.after(delay, () => this.post(key, field, body, 0, false));
     if (rng.chance(o.duplicateRate))
       this.sim.clock.after(delay + rng.int(0, o.reorderWindowMs), () => this.post(key, field, body, 0, true));

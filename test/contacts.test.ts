@@ -384,7 +384,14 @@ describe.each(postgresTargets)('contacts on $name', ({ url }) => {
       ]),
     );
     expect(report.postgresTables).toEqual(expect.arrayContaining(['consent_records', 'consent_current']));
-    for (const table of ['contacts', 'contact_identities', 'events', 'sends', 'contact_activity']) {
+    for (const table of [
+      'contacts',
+      'contact_identities',
+      'events',
+      'event_ids',
+      'sends',
+      'contact_activity',
+    ]) {
       const rows = await runtime.ch.rows(`SELECT * FROM ${db}.${table} WHERE contact_id = {id:String}`, {
         id,
       });

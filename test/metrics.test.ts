@@ -1,11 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  campaignCost,
   campaignMetrics,
+  failuresByCode,
   funnel,
   metricsBreakdown,
   newcombeDifference,
   putRate,
   setCampaignGoal,
+  timeToRead,
   wilson,
 } from '../engine/metrics/index.ts';
 import { insertSends } from './helpers/analytics-fixtures.ts';
@@ -235,6 +238,33 @@ describe('metric definitions on a hand-built fixture', () => {
     ]);
     const window = await funnel(api.runtime, ws, { from: at(1), to: at(7200) });
     expect(window.attempted).toBe(1);
+  });
+
+  it('the views data teams query, the single-pass report and the standalone functions agree', async () => {
+    const db = api.runtime.ch.database;
+    for (const campaignId of ['cmp_a', 'cmp_b']) {
+      const report = await campaignMetrics(api.runtime, ws, campaignId);
+      const [view] = await api.runtime.ch.rows<Record<string, string>>(
+        `SELECT sum(attempted) AS attempted, sum(sent) AS sent, sum(delivered) AS delivered, sum(read) AS read,
+                sum(replied) AS replied, sum(failed) AS failed
+           FROM ${db}.message_funnel WHERE workspace_id = {ws:String} AND campaign_id = {c:String}`,
+        { ws, c: campaignId },
+      );
+      const standalone = await funnel(api.runtime, ws, { campaignId });
+      for (const key of ['attempted', 'sent', 'delivered', 'read', 'replied', 'failed'] as const) {
+        expect(Number(view![key])).toBe(report[key]);
+        expect(standalone[key]).toBe(report[key]);
+      }
+      expect(await failuresByCode(api.runtime, ws, { campaignId })).toEqual(report.failures_by_code);
+      expect(await timeToRead(api.runtime, ws, { campaignId })).toEqual(report.time_to_read);
+      expect(await campaignCost(api.runtime, ws, { campaignId })).toEqual(report.cost);
+      const [conversions] = await api.runtime.ch.rows<{ n: string; revenue: number }>(
+        `SELECT count() AS n, sum(revenue) AS revenue FROM ${db}.conversions WHERE workspace_id = {ws:String} AND campaign_id = {c:String}`,
+        { ws, c: campaignId },
+      );
+      expect(Number(conversions!.n)).toBe(report.conversions?.conversions);
+      expect(Number(conversions!.revenue)).toBe(report.conversions?.revenue);
+    }
   });
 
   it('serves the same figures over HTTP as JSON and CSV', async () => {

@@ -15,7 +15,10 @@ import { generateDataset, NOW, segmentArb } from './helpers/segment-generators.t
 
 const WORKSPACE = 'ws_differential';
 const BATCH = 25;
-const RUNS = Number(process.env.SEGMENT_DIFF_RUNS ?? 24);
+// 16 batches of 25 per path: 800 segment evaluations per run (about 20 s on an idle 2-core machine).
+// A fresh seed each run widens coverage over CI runs; fast-check prints the seed of any failure, and
+// SEGMENT_DIFF_SEED=<seed> replays it.
+const RUNS = Number(process.env.SEGMENT_DIFF_RUNS ?? 16);
 
 describe('compiled segments agree with the reference evaluator', () => {
   let runtime: TestRuntime;
@@ -74,10 +77,10 @@ describe('compiled segments agree with the reference evaluator', () => {
         }),
         {
           numRuns: RUNS,
-          seed: Number(process.env.SEGMENT_DIFF_SEED ?? (path === 'raw' ? 1 : 2)),
+          ...(process.env.SEGMENT_DIFF_SEED ? { seed: Number(process.env.SEGMENT_DIFF_SEED) } : {}),
           endOnFailure: false,
         },
       );
-    }, 120_000);
+    }, 180_000);
   }
 });

@@ -1,5 +1,6 @@
 // The simulator against the facts page: payload shapes, signatures, limits at the stated rates,
 // webhook delivery faults, template review, quality, the read model, and reproducibility.
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -150,11 +151,13 @@ describe('simulator webhooks', () => {
   });
 
   it('answers a send with the facts page success shape', async () => {
-    const r = await post(sim, '/v23.0/1000/messages', sendBody('+919812345678', 'x'));
+    const rates = { notOnWhatsApp: 0.2, stoppedMarketing: 0.1 };
+    const to = phones(50, 90_000).find((p) => recipientProfile('shapes', p, rates).onWhatsApp)!;
+    const r = await post(sim, '/v23.0/1000/messages', sendBody(to, 'x'));
     expect(r.status).toBe(200);
     expect(r.json).toEqual({
       messaging_product: 'whatsapp',
-      contacts: [{ input: '919812345678', wa_id: '919812345678' }],
+      contacts: [{ input: to.slice(1), wa_id: to.slice(1) }],
       messages: [{ id: expect.stringMatching(/^wamid\./), message_status: 'accepted' }],
     });
   });
@@ -329,7 +332,7 @@ describe('simulator limits at the stated rates', () => {
       const quality = hook.received
         .flatMap((r) => parseWhatsAppWebhook(r.raw))
         .filter((e) => e.kind === 'quality');
-      expect(quality[0]).toMatchObject({ kind: 'quality', event: 'FLAGGED', currentLimit: 'TIER_250' });
+      expect(quality[0]).toMatchObject({ kind: 'quality', event: 'YELLOW', currentLimit: 'TIER_250' });
       const qualityPayload = hook.received.find(
         (r) => r.body.entry[0]!.changes[0]!.field === 'phone_number_quality_update',
       )!;
@@ -340,6 +343,44 @@ describe('simulator limits at the stated rates', () => {
       expect(tiered.sim.numberState('3000')?.uniqueUsers24h).toBe(0);
     } finally {
       await tiered.close();
+      await hook.close();
+    }
+  });
+});
+
+describe('simulator quality', () => {
+  it('STOP replies push quality to RED: FLAGGED, and a DOWNGRADE of the tier', async () => {
+    const hook = await receiver();
+    const sim = await startSimulator({
+      seed: 'quality',
+      appSecret: SECRET,
+      webhookUrl: hook.url,
+      templates,
+      tier: 'TIER_2K',
+      qualityMinSample: 20,
+      clock: { manual: true, start: START },
+      webhooks: { lateRate: 0, duplicateRate: 0, outOfOrderRate: 0 },
+    });
+    try {
+      for (const [i, to] of phones(20, 300).entries()) sim.sim.send('1000', sendBody(to, `q${i}`), undefined);
+      sim.sim.inbound('1000', phones(1, 300)[0]!, 'STOP');
+      expect(sim.sim.numberState('1000')?.quality).toBe('YELLOW');
+      sim.sim.inbound('1000', phones(1, 301)[0]!, 'stop');
+      expect(sim.sim.numberState('1000')).toMatchObject({ quality: 'RED', tier: 'TIER_250' });
+      await sim.advance(1_000);
+      const events = hook.received
+        .flatMap((r) => parseWhatsAppWebhook(r.raw))
+        .filter((e) => e.kind === 'quality');
+      expect(events.map((e) => [e.event, e.currentLimit])).toEqual([
+        ['YELLOW', 'TIER_2K'],
+        ['FLAGGED', 'TIER_250'],
+        ['DOWNGRADE', 'TIER_250'],
+      ]);
+      // Marketing sends now meet the spam rate limit.
+      const promo = sim.sim.send('1000', sendBody(phones(1, 400)[0]!, 'm', 'promo'), undefined);
+      expect(promo.ok ? 0 : promo.error.code).toBe(131048);
+    } finally {
+      await sim.close();
       await hook.close();
     }
   });
@@ -604,10 +645,77 @@ describe('reproducibility', () => {
     }
   }
 
+  it('concurrent requests do not change what happens to each message', async () => {
+    async function concurrent(order: 'forward' | 'reverse') {
+      const sim = await startSimulator({
+        seed: 'conc',
+        appSecret: SECRET,
+        templates,
+        clock: { manual: true, start: START },
+      });
+      try {
+        const list = phones(40, 600);
+        if (order === 'reverse') list.reverse();
+        await Promise.all(list.map((to) => post(sim, '/v23.0/1000/messages', sendBody(to, `c_${to}`))));
+        await sim.advance(30 * HOUR);
+        return sim.log
+          .filter((e) => e.kind === 'status' || e.kind === 'send_accepted' || e.kind === 'send_rejected')
+          .map(
+            (e) =>
+              `${e.to} ${e.kind} ${e.wamid ?? e.code} ${e.status ?? ''} ${e.kind === 'status' ? e.at : ''}`,
+          )
+          .sort();
+      } finally {
+        await sim.close();
+      }
+    }
+    const [a, b] = [await concurrent('forward'), await concurrent('reverse')];
+    expect(a.length).toBeGreaterThan(80);
+    expect(a).toEqual(b);
+  });
+
   it('the same seed gives the same run; another seed another', async () => {
     const [a, b, c] = [await run('same'), await run('same'), await run('other')];
     expect(a.length).toBeGreaterThan(1000);
     expect(a).toBe(b);
     expect(a).not.toBe(c);
+  });
+});
+
+describe('chorus sim', () => {
+  it('starts the simulator from the CLI and answers a send', async () => {
+    const cli = new URL('../cli/main.ts', import.meta.url).pathname;
+    const child = spawn(
+      process.execPath,
+      [cli, 'sim', '--port', '0', '--seed', 'cli', '--lenient-templates'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          const match = /"url": "([^"]+)"/.exec(out);
+          if (match) resolve(match[1]!);
+        });
+        child.once('exit', (code) => reject(new Error(`exited with ${code}`)));
+      });
+      const to = phones(30, 70_000).find((p) => {
+        const profile = recipientProfile('cli', p);
+        return profile.onWhatsApp && !profile.stoppedMarketing;
+      })!;
+      const response = await fetch(`${url}/v23.0/42/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(sendBody(to, 'cli_1', 'anything')),
+      });
+      expect(response.status).toBe(200);
+      const counts = await (await fetch(`${url}/_sim/counts`)).json();
+      expect(counts.send_accepted).toBe(1);
+    } finally {
+      child.kill('SIGTERM');
+    }
   });
 });

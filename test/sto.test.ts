@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { DateTime } from 'luxon';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { planSendTimes, stoChooser } from '../engine/sto/chooser.ts';
+import { planSendTimes, stoChooser, stoChooserWithFallback } from '../engine/sto/chooser.ts';
 import { fitSendTime, latestFit, offsetTransitions } from '../engine/sto/fit.ts';
+import { STO_FIT_QUEUE, stoQueues } from '../engine/sto/jobs.ts';
 import { kappaFromMoments, momentSums } from '../engine/sto/priors.ts';
 import { beta, seededRandom } from '../engine/sto/random.ts';
 import { setStoSettings } from '../engine/sto/settings.ts';
@@ -355,6 +356,54 @@ describe.each(postgresTargets)('fit and chooser on $name', ({ url }) => {
     });
     expect(result.details[0]!.source).toBe('global');
     expect(result.plans[0]!.at.toISOString()).toBe('2026-07-01T09:00:00.000Z');
+  });
+
+  it('the sto-fit job refits one workspace, or every workspace that sends', async () => {
+    const queue = stoQueues.find((q) => q.name === STO_FIT_QUEUE)!;
+    const before = await latestFit(runtime, ws);
+    const rowsOf = async (fitId: string) =>
+      Number(
+        (
+          await runtime.ch.rows<{ n: string }>(
+            `SELECT count() AS n FROM ${runtime.ch.database}.sto_contact_slots WHERE fit_id = {fitId:String}`,
+            { fitId },
+          )
+        )[0]!.n,
+      );
+    expect(await rowsOf(before!.id)).toBe(5);
+    await queue.handler!(runtime, undefined as never, [{ id: 'j1', data: { workspaceId: ws } }]);
+    const after = await latestFit(runtime, ws);
+    expect(after!.id).not.toBe(before!.id);
+    const silent = (await createWorkspace(runtime.pg, { name: 'Silent' })).id;
+    // the nightly run: fits use the real clock, so only `ws` (sends in 2026) qualifies, not `silent`
+    await queue.handler!(runtime, undefined as never, [{ id: 'j2', data: {} }]);
+    expect((await latestFit(runtime, ws))!.id).not.toBe(after!.id);
+    expect(await latestFit(runtime, silent)).toBeUndefined();
+    // at most two serving fits are kept; older ones' partitions are dropped
+    const { rows } = await runtime.pg.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM sto_fits WHERE workspace_id = $1 AND purpose = 'serve' AND dropped_at IS NULL`,
+      [ws],
+    );
+    expect(rows[0]!.n).toBe(2);
+    expect(await rowsOf(before!.id)).toBe(0); // the oldest of three, dropped
+  });
+
+  it('with a fallback: the fallback until the first fit, the model after', async () => {
+    const fallback = {
+      choose: async (r: { contacts: { id: string }[]; window: { start: Date } }) =>
+        r.contacts.map((c) => ({ contactId: c.id, at: r.window.start, exploration: false, propensity: 1 })),
+    };
+    const request = {
+      window: { start: new Date('2026-07-01T00:00:00Z'), end: new Date('2026-07-02T00:00:00Z') },
+      contacts: [{ id: 'A', timezone: 'Asia/Kolkata' }],
+      quietHours: { start: 21, end: 8 },
+      explorationShare: 0,
+    };
+    const fresh = (await createWorkspace(runtime.pg, { name: 'Fresh' })).id;
+    const before = await stoChooserWithFallback(runtime, fallback).choose({ ...request, workspaceId: fresh });
+    expect(before[0]!.at.toISOString()).toBe('2026-07-01T00:00:00.000Z');
+    const after = await stoChooserWithFallback(runtime, fallback).choose({ ...request, workspaceId: ws });
+    expect(after[0]!.at.toISOString()).not.toBe('2026-07-01T00:00:00.000Z');
   });
 
   it('a fit of an empty history succeeds with neutral priors', async () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clickhouseDataDir } from '../engine/config.ts';
 import { funnel } from '../engine/metrics/index.ts';
 import { openClickHouse } from '../engine/stores/clickhouse.ts';
-import { inboxStats, processInbox } from '../engine/webhooks/index.ts';
+import { inboxStats, processInbox, runInboxLoop } from '../engine/webhooks/index.ts';
 import { createTestSender, insertSends, signed, VERIFY_TOKEN } from './helpers/analytics-fixtures.ts';
 import { openTestApi, postgresTargets, type TestApi } from './helpers/runtime.ts';
 import { type StatusSpec, statusesPayload } from './helpers/whatsapp-payloads.ts';
@@ -217,6 +217,27 @@ describe.each(postgresTargets)('webhooks on $name', ({ url }) => {
     }).toEqual(truth);
     expect(result.attempted).toBe(300);
     expect((await inboxStats(api.runtime, ws)).pending).toBe(0);
+  });
+
+  it('the worker loop processes what the endpoint stores, without being called', async () => {
+    const loop = runInboxLoop(api.runtime, { pollMs: 50 });
+    try {
+      const body = JSON.stringify(
+        statusesPayload([{ id: 'wamid.loop', status: 'delivered', timestamp: T0, recipient: '+911' }]),
+      );
+      expect((await post(body)).statusCode).toBe(200);
+      let seen = 0;
+      for (let i = 0; i < 200 && !seen; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const rows = await api.runtime.ch.rows<{ n: string }>(
+          `SELECT count() AS n FROM ${api.runtime.ch.database}.message_statuses WHERE provider_message_id = 'wamid.loop'`,
+        );
+        seen = Number(rows[0]!.n);
+      }
+      expect(seen).toBe(1);
+    } finally {
+      await loop.stop();
+    }
   });
 
   it('keeps everything acknowledged while ClickHouse is down and stores it once when it returns', async () => {

@@ -10,7 +10,6 @@ import {
   putRate,
 } from '../../engine/metrics/index.ts';
 import { inboxStats, storeWebhook, webhookSender } from '../../engine/webhooks/inbox.ts';
-import { kickInbox } from '../../engine/webhooks/index.ts';
 import {
   messagingSettings,
   updateMessagingSettings as saveMessagingSettings,
@@ -46,7 +45,7 @@ export const receiveWhatsappWebhook: Handler<'receiveWhatsappWebhook'> = async (
     throw badRequest('body is not valid JSON', [{ path: '/body', message: 'is not valid JSON' }]);
   }
   const stored = await storeWebhook(runtime, sender, raw);
-  kickInbox(runtime);
+  // No wake-up per request: the loop polls, so a storm is processed in large batches, not one by one.
   return { status: 200, body: { status: stored.duplicate ? 'duplicate' : 'stored' } };
 };
 

@@ -126,7 +126,11 @@ function exportSize(query: ChartQuery, fallback: SpecSize): SpecSize {
 
 async function chartResponse(chart: ReturnType<typeof campaignChart>, query: ChartQuery, size: SpecSize) {
   if (query.format === 'svg') {
-    return { status: 200 as const, contentType: 'image/svg+xml', body: await renderSvg(chart.spec) };
+    return {
+      status: 200 as const,
+      contentType: 'image/svg+xml',
+      body: await renderSvg(chart.spec, size as { width: number; height: number }),
+    };
   }
   if (query.format === 'png') {
     const png = await renderPng(chart.spec, size.width as number, size.height);

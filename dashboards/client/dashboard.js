@@ -144,14 +144,17 @@ function chartBox(chart) {
 
 async function drawChart(chart) {
   const box = chartBox(chart);
-  const key = JSON.stringify(chart.spec);
+  const spec = chart.vega ?? chart.spec;
+  const key = JSON.stringify(spec);
   const previous = views.get(chart.id);
   if (previous && previous.key === key) return;
   box.dataset.rendered = 'false';
   previous?.result.finalize();
   const target = box.querySelector('.chart-target');
-  const result = await vegaEmbed(target, chart.spec, {
-    renderer: 'svg',
+  const result = await vegaEmbed(target, spec, {
+    mode: chart.vega ? 'vega' : 'vega-lite',
+    // Canvas draws thousands of marks far faster than SVG; exports come from the server as SVG or PNG.
+    renderer: 'canvas',
     actions: false,
     tooltip: true,
   });

@@ -88,24 +88,42 @@ export async function writeConsent(
   workspaceId: string,
   changes: { contactId: string; change: ConsentChange }[],
   options: { onlyChanges?: boolean } = {},
-): Promise<number> {
-  let pending = changes;
-  if (options.onlyChanges && pending.length) {
-    const ids = [...new Set(pending.map((c) => c.contactId))];
-    const { rows } = await tx.query<{ contact_id: string; channel: string; purpose: string; status: string }>(
-      `SELECT contact_id, channel, purpose, status FROM consent_current
-        WHERE workspace_id = $1 AND contact_id = ANY($2::text[])`,
-      [workspaceId, ids],
-    );
-    const current = new Map(rows.map((r) => [`${r.contact_id}|${r.channel}|${r.purpose}`, r.status]));
-    pending = pending.filter(({ contactId, change }) => {
-      const key = `${contactId}|${change.channel}|${change.purpose}`;
-      if (current.get(key) === change.status) return false;
-      current.set(key, change.status);
-      return true;
-    });
+): Promise<{ written: number; current: Map<string, Record<string, ConsentStatus>> }> {
+  const ids = [...new Set(changes.map((c) => c.contactId))];
+  const current = new Map<string, Record<string, ConsentStatus>>(ids.map((id) => [id, {}]));
+  if (changes.length === 0) return { written: 0, current };
+  // The current state is read once: it filters repeats and gives the resulting maps without a re-read.
+  const { rows } = await tx.query<{
+    contact_id: string;
+    channel: string;
+    purpose: string;
+    status: ConsentStatus;
+    recorded_at: Date | string;
+  }>(
+    `SELECT contact_id, channel, purpose, status, recorded_at FROM consent_current
+      WHERE workspace_id = $1 AND contact_id = ANY($2::text[])`,
+    [workspaceId, ids],
+  );
+  const state = new Map(
+    rows.map((r) => [
+      `${r.contact_id}|${r.channel}.${r.purpose}`,
+      { status: r.status, at: new Date(r.recorded_at).getTime() },
+    ]),
+  );
+  const pending = changes.filter(({ contactId, change }) => {
+    const key = `${contactId}|${change.channel}.${change.purpose}`;
+    const now = state.get(key);
+    if (options.onlyChanges && now?.status === change.status) return false;
+    const at = Date.parse(change.recorded_at);
+    // Same rule as the upsert below: the latest recorded_at wins, a tie goes to the later record.
+    if (!now || at >= now.at) state.set(key, { status: change.status, at });
+    return true;
+  });
+  for (const [key, { status }] of state) {
+    const [contactId, consentKey] = key.split('|') as [string, string];
+    current.get(contactId)![consentKey] = status;
   }
-  if (pending.length === 0) return 0;
+  if (pending.length === 0) return { written: 0, current };
   const column = <K extends keyof ConsentChange>(k: K) => pending.map((p) => p.change[k]);
   await tx.query(
     `WITH input AS (
@@ -134,7 +152,7 @@ export async function writeConsent(
       column('recorded_at'),
     ],
   );
-  return pending.length;
+  return { written: pending.length, current };
 }
 
 /** Current consent of each contact as `{ 'whatsapp.marketing': 'opted_in', ... }`. */

@@ -1,4 +1,4 @@
-import { type ConsentChange, consentMaps, validateConsent, writeConsent } from '../consent/records.ts';
+import { type ConsentChange, validateConsent, writeConsent } from '../consent/records.ts';
 import { stableId } from '../ids.ts';
 import type { Runtime } from '../runtime.ts';
 import { type FieldIssue, pointer, ValidationError } from '../validation.ts';
@@ -22,6 +22,8 @@ export interface UpsertOptions {
   now?: Date;
   /** Schema already loaded by the caller (imports load it once per file). */
   schema?: AttributeSchema;
+  /** When the i-th input creates a contact, its created_at (history loads, the demo); default now. */
+  createdAt?: (index: number) => string | undefined;
 }
 
 export interface UpsertResult {
@@ -256,7 +258,7 @@ export async function upsertContacts(
       tags: [],
       lists: [],
       consent: {},
-      created_at: nowIso,
+      created_at: options.createdAt?.(i) ?? nowIso,
       last_seen_at: null,
       updated_at: nowIso,
     };
@@ -289,13 +291,10 @@ export async function upsertContacts(
 
   // Consent history is the record in Postgres; the contact row carries a copy of the current state.
   if (consentWrites.length) {
-    await pg.transaction((tx) => writeConsent(tx, workspace.id, consentWrites, { onlyChanges: true }));
-    const maps = await consentMaps(
-      pg,
-      workspace.id,
-      consentWrites.map((w) => w.contactId),
+    const { current } = await pg.transaction((tx) =>
+      writeConsent(tx, workspace.id, consentWrites, { onlyChanges: true }),
     );
-    for (const [id, consent] of maps) state.get(id)!.consent = consent;
+    for (const [id, consent] of current) state.get(id)!.consent = consent;
   }
 
   const version = nextVersion();

@@ -216,15 +216,22 @@ export async function ingestEvents(
     seen.add(c.eventId);
     fresh.push(c);
   }
+  // A resend carries the same id and timestamp: look ids up only in the hours the batch touches
+  // (the event_ids primary key), which stays cheap however many events are stored.
+  const hourOf = (ts: number) => Math.floor(ts / 3_600_000) * 3_600;
   const stored = fresh.length
-    ? await runtime.ch.rows<{ event_id: string }>(
-        `SELECT DISTINCT event_id FROM ${runtime.ch.database}.events
-          WHERE workspace_id = {ws:String} AND event_id IN {ids:Array(String)}`,
-        { ws: workspace.id, ids: fresh.map((c) => c.eventId) },
+    ? await runtime.ch.rows<{ hour: number; event_id: string }>(
+        `SELECT DISTINCT toUnixTimestamp(hour) AS hour, event_id FROM ${runtime.ch.database}.event_ids
+          WHERE workspace_id = {ws:String} AND hour IN {hours:Array(DateTime('UTC'))} AND event_id IN {ids:Array(String)}`,
+        {
+          ws: workspace.id,
+          hours: [...new Set(fresh.map((c) => hourOf(c.ts)))],
+          ids: fresh.map((c) => c.eventId),
+        },
       )
     : [];
-  const already = new Set(stored.map((r) => r.event_id));
-  const toWrite = fresh.filter((c) => !already.has(c.eventId));
+  const already = new Set(stored.map((r) => `${Number(r.hour)}|${r.event_id}`));
+  const toWrite = fresh.filter((c) => !already.has(`${hourOf(c.ts)}|${c.eventId}`));
 
   // New phones and external ids become contacts (all keys valid by now, so this cannot fail on input).
   const missingPhones = [

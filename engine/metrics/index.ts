@@ -122,6 +122,51 @@ function whereOf(
   return { where: clauses.join(' AND '), params };
 }
 
+/**
+ * One row per selected send with its message's final state: the `campaign_sends` view's definition
+ * (sql/clickhouse/0040_analytics.sql), written so the filters reach both tables before the join
+ * (the view cannot push them into its grouped side). test/metrics.test.ts checks both agree.
+ */
+function sendStates(db: string, where: string, byCampaign: boolean): string {
+  const narrow = byCampaign
+    ? `AND provider_message_id IN (SELECT provider_message_id FROM ${db}.sends WHERE ${where} AND provider_message_id != '')`
+    : '';
+  return `(
+    SELECT s.campaign_id AS campaign_id, s.campaign_name AS campaign_name, s.template_name AS template_name,
+      s.template_category AS template_category, s.sender_id AS sender_id, s.country AS country, s.sent_at AS sent_at,
+      toUInt8(s.send_outcome = 'accepted') AS is_sent,
+      toUInt8(s.send_outcome = 'accepted' AND (m.has_read OR m.has_replied OR (m.has_delivered AND NOT m.has_failed))) AS is_delivered,
+      toUInt8(s.send_outcome = 'accepted' AND (m.has_read OR m.has_replied)) AS is_read,
+      toUInt8(s.send_outcome = 'accepted' AND m.has_replied) AS is_replied,
+      toUInt8(s.send_outcome = 'failed' OR (s.send_outcome = 'accepted' AND m.has_failed AND NOT m.has_read AND NOT m.has_replied)) AS is_failed,
+      if(s.send_outcome = 'failed', s.error_code, if(is_failed, m.failure_code, 0)) AS error_code,
+      if(is_read, greatest(0, dateDiff('second', s.sent_at, m.read_at)), NULL) AS seconds_to_read,
+      toUInt8(m.provider_message_id = '' OR m.is_billable = 1) AS is_billable,
+      m.priced_category AS priced_category
+    FROM (
+      SELECT provider_message_id, campaign_id, campaign_name, template_name, CAST(template_category AS String) AS template_category,
+        CAST(sender_id AS String) AS sender_id, CAST(country AS String) AS country, sent_at,
+        CAST(outcome AS String) AS send_outcome, error_code
+      FROM ${db}.sends FINAL WHERE ${where}
+    ) AS s
+    LEFT JOIN (
+      SELECT provider_message_id,
+        max(status = 'delivered') AS has_delivered, max(status IN ('read', 'played')) AS has_read,
+        max(status = 'failed') AS has_failed, max(status = 'replied') AS has_replied,
+        minIf(ts, status IN ('read', 'played', 'replied')) AS read_at,
+        maxIf(error_code, status = 'failed') AS failure_code,
+        anyIf(category, category != '') AS priced_category,
+        toUInt8(if(countIf(category != '') = 0, 1, max(billable))) AS is_billable
+      FROM (
+        SELECT provider_message_id, CAST(status AS String) AS status, ts, error_code,
+          CAST(pricing_category AS String) AS category, billable
+        FROM ${db}.message_statuses WHERE workspace_id = {ws:String} ${narrow}
+      )
+      GROUP BY provider_message_id
+    ) AS m ON m.provider_message_id = s.provider_message_id
+  )`;
+}
+
 const DIMENSION_SQL: Record<Dimension, { key: string; label: string }> = {
   campaign: { key: 'campaign_id', label: 'any(campaign_name)' },
   template: { key: 'template_name', label: 'any(template_name)' },
@@ -149,7 +194,7 @@ export async function metricsBreakdown(
   const { where, params } = whereOf(workspaceId, filter);
   const rows = await runtime.ch.rows<Record<string, number> & { key: string; label: string }>(
     `SELECT ${dimension.key} AS key, ${dimension.label} AS label, ${FUNNEL_SQL}
-       FROM ${runtime.ch.database}.campaign_sends WHERE ${where}
+       FROM ${sendStates(runtime.ch.database, where, filter.campaignId !== undefined)}
       GROUP BY key ORDER BY key`,
     params,
   );
@@ -168,7 +213,7 @@ export async function funnel(
 ): Promise<Funnel> {
   const { where, params } = whereOf(workspaceId, filter);
   const rows = await runtime.ch.rows<Record<string, number>>(
-    `SELECT ${FUNNEL_SQL} FROM ${runtime.ch.database}.campaign_sends WHERE ${where}`,
+    `SELECT ${FUNNEL_SQL} FROM ${sendStates(runtime.ch.database, where, filter.campaignId !== undefined)}`,
     params,
   );
   return funnelOf(rows[0] as never);
@@ -186,8 +231,8 @@ export async function failuresByCode(
 ): Promise<FailureCount[]> {
   const { where, params } = whereOf(workspaceId, filter);
   const rows = await runtime.ch.rows<FailureCount>(
-    `SELECT error_code, count() AS failed FROM ${runtime.ch.database}.campaign_sends
-      WHERE ${where} AND is_failed = 1 GROUP BY error_code ORDER BY failed DESC, error_code`,
+    `SELECT error_code, count() AS failed FROM ${sendStates(runtime.ch.database, where, filter.campaignId !== undefined)}
+      WHERE is_failed = 1 GROUP BY error_code ORDER BY failed DESC, error_code`,
     params,
   );
   return rows.map((r) => ({ error_code: Number(r.error_code), failed: Number(r.failed) }));
@@ -219,20 +264,29 @@ export async function timeToRead(
   filter: MetricsFilter = {},
 ): Promise<TimeToRead> {
   const { where, params } = whereOf(workspaceId, filter);
-  let lower = 0;
-  const bucketSql = TIME_TO_READ_BUCKETS.map((bucket, i) => {
-    const upper = Number.isFinite(bucket.upTo) ? ` AND seconds_to_read < ${bucket.upTo}` : '';
-    const sql = `countIf(seconds_to_read >= ${lower}${upper}) AS b${i}`;
-    lower = bucket.upTo;
-    return sql;
-  }).join(', ');
+  const bucketSql = bucketsSql('1');
   const rows = await runtime.ch.rows<Record<string, number | number[] | null>>(
     `SELECT count() AS read, quantilesExact(0.5, 0.9, 0.99)(seconds_to_read) AS q, avg(seconds_to_read) AS mean,
             ${bucketSql}
-       FROM ${runtime.ch.database}.campaign_sends WHERE ${where} AND is_read = 1 AND seconds_to_read IS NOT NULL`,
+       FROM ${sendStates(runtime.ch.database, where, filter.campaignId !== undefined)}
+      WHERE is_read = 1 AND seconds_to_read IS NOT NULL`,
     params,
   );
-  const row = rows[0]!;
+  return timeToReadOf(rows[0]!);
+}
+
+/** Histogram columns b0..b6 of seconds_to_read among rows where `condition` holds. */
+function bucketsSql(condition: string): string {
+  let lower = 0;
+  return TIME_TO_READ_BUCKETS.map((bucket, i) => {
+    const upper = Number.isFinite(bucket.upTo) ? ` AND seconds_to_read < ${bucket.upTo}` : '';
+    const sql = `countIf(${condition} AND seconds_to_read >= ${lower}${upper}) AS b${i}`;
+    lower = bucket.upTo;
+    return sql;
+  }).join(', ');
+}
+
+function timeToReadOf(row: Record<string, unknown>): TimeToRead {
   const read = Number(row.read);
   const q = (row.q as number[] | null) ?? [];
   return {
@@ -242,6 +296,43 @@ export async function timeToRead(
     p99_seconds: read ? Number(q[2]) : null,
     mean_seconds: read ? Number(row.mean) : null,
     buckets: TIME_TO_READ_BUCKETS.map((bucket, i) => ({ label: bucket.label, count: Number(row[`b${i}`]) })),
+  };
+}
+
+/**
+ * Funnel, failures by code, time to read and the cost groups of a selection in one scan: what a
+ * campaign report needs from the sends, read once.
+ */
+async function reportOf(runtime: Runtime, workspaceId: string, filter: MetricsFilter) {
+  const { where, params } = whereOf(workspaceId, filter);
+  const readable = 'is_read = 1 AND seconds_to_read IS NOT NULL';
+  const rows = await runtime.ch.rows<Record<string, unknown>>(
+    `SELECT ${FUNNEL_SQL},
+            sumMapIf([error_code], [toUInt64(1)], is_failed = 1) AS failures,
+            countIf(${readable}) AS read_measured,
+            quantilesExactIf(0.5, 0.9, 0.99)(seconds_to_read, ${readable}) AS q,
+            avgIf(seconds_to_read, ${readable}) AS mean,
+            ${bucketsSql(readable)},
+            sumMapIf([concat(upper(if(template_category != '', template_category, priced_category)), '|', country, '|',
+                       toString(toDate(sent_at)))], [toUInt64(1)], is_delivered = 1 AND is_billable = 1) AS cost_groups
+       FROM ${sendStates(runtime.ch.database, where, filter.campaignId !== undefined)}`,
+    params,
+  );
+  const row = rows[0]!;
+  const [codes = [], counts = []] = (row.failures as [number[], number[]] | null) ?? [];
+  const failures = codes
+    .map((code, i) => ({ error_code: Number(code), failed: Number(counts[i]) }))
+    .sort((a, b) => b.failed - a.failed || a.error_code - b.error_code);
+  const [keys = [], ns = []] = (row.cost_groups as [string[], number[]] | null) ?? [];
+  const groups = keys.map((key, i) => {
+    const [category = '', country = '', day = ''] = key.split('|');
+    return { category, country, day, n: Number(ns[i]) };
+  });
+  return {
+    funnel: funnelOf(row as never),
+    failures,
+    timeToRead: timeToReadOf({ ...row, read: row.read_measured }),
+    cost: priceGroups(await listRates(runtime, workspaceId), groups),
   };
 }
 
@@ -268,6 +359,55 @@ export async function setCampaignGoal(
       updated_at: new Date().toISOString(),
     },
   ]);
+}
+
+/**
+ * Copies the workspace's campaign goals from Postgres (the campaigns table, the authority) to
+ * ClickHouse, where the conversions view reads them; only changed goals are written.
+ */
+export async function syncCampaignGoals(runtime: Runtime, workspaceId?: string): Promise<number> {
+  const { rows } = await runtime.pg.query<{
+    workspace_id: string;
+    id: string;
+    goal: { event: string; window_hours: number } | string;
+  }>(
+    `SELECT workspace_id, id, goal FROM campaigns WHERE goal IS NOT NULL AND ($1::text IS NULL OR workspace_id = $1)`,
+    [workspaceId ?? null],
+  );
+  if (!rows.length) return 0;
+  const current = await runtime.ch.rows<{
+    workspace_id: string;
+    campaign_id: string;
+    goal_event: string;
+    window_seconds: number;
+    revenue_property: string;
+  }>(
+    `SELECT workspace_id, campaign_id, argMax(goal_event, updated_at) AS goal_event,
+            argMax(window_seconds, updated_at) AS window_seconds,
+            argMax(revenue_property, updated_at) AS revenue_property
+       FROM ${runtime.ch.database}.campaign_goals
+      WHERE campaign_id IN {ids:Array(String)} GROUP BY workspace_id, campaign_id`,
+    { ids: rows.map((r) => r.id) },
+  );
+  const known = new Map(current.map((c) => [`${c.workspace_id}/${c.campaign_id}`, c]));
+  let written = 0;
+  for (const row of rows) {
+    const goal =
+      typeof row.goal === 'string'
+        ? (JSON.parse(row.goal) as { event: string; window_hours: number })
+        : row.goal;
+    if (!goal?.event || !(goal.window_hours > 0)) continue;
+    const windowSeconds = Math.round(goal.window_hours * 3600);
+    const had = known.get(`${row.workspace_id}/${row.id}`);
+    if (had && had.goal_event === goal.event && Number(had.window_seconds) === windowSeconds) continue;
+    await setCampaignGoal(runtime, row.workspace_id, row.id, {
+      event: goal.event,
+      windowSeconds,
+      revenueProperty: had?.revenue_property || 'revenue',
+    });
+    written++;
+  }
+  return written;
 }
 
 export async function campaignGoal(
@@ -299,11 +439,40 @@ export async function campaignConversions(
   workspaceId: string,
   campaignId: string,
 ): Promise<Conversions> {
+  const goal = await campaignGoal(runtime, workspaceId, campaignId);
+  if (!goal) return { conversions: 0, converters: 0, revenue: 0 };
+  const db = runtime.ch.database;
+  // The `conversions` view's rule, narrowed before the join to this campaign's contacts and to events
+  // that can fall in its windows; competing touches are every campaign with the same goal event.
   const rows = await runtime.ch.rows<Record<string, number>>(
-    `SELECT count() AS conversions, uniqExact(contact_id) AS converters, sum(revenue) AS revenue
-       FROM ${runtime.ch.database}.conversions
-      WHERE workspace_id = {ws:String} AND campaign_id = {campaign:String}`,
-    { ws: workspaceId, campaign: campaignId },
+    `WITH
+       goals AS (
+         SELECT campaign_id, argMax(goal_event, updated_at) AS goal_event,
+           argMax(window_seconds, updated_at) AS window_seconds, argMax(revenue_property, updated_at) AS revenue_property
+         FROM ${db}.campaign_goals WHERE workspace_id = {ws:String} GROUP BY campaign_id),
+       mine AS (
+         SELECT contact_id, sent_at FROM ${db}.sends
+          WHERE workspace_id = {ws:String} AND campaign_id = {campaign:String} AND outcome = 'accepted'),
+       candidates AS (
+         SELECT contact_id, ts, event_id, any(properties) AS properties FROM ${db}.events
+          WHERE workspace_id = {ws:String} AND name = {goal:String}
+            AND ts >= (SELECT min(sent_at) FROM mine)
+            AND ts <= (SELECT max(sent_at) FROM mine) + toIntervalSecond({window:UInt32})
+            AND contact_id IN (SELECT contact_id FROM mine)
+          GROUP BY contact_id, ts, event_id)
+     SELECT count() AS conversions, uniqExact(e.contact_id) AS converters,
+            sum(JSONExtractFloat(e.properties, t.revenue_property)) AS revenue
+       FROM candidates AS e
+       ASOF INNER JOIN (
+         SELECT s.contact_id AS contact_id, s.sent_at AS sent_at, s.campaign_id AS campaign_id,
+                g.window_seconds AS window_seconds, g.revenue_property AS revenue_property
+           FROM ${db}.sends AS s FINAL
+           INNER JOIN goals AS g ON g.campaign_id = s.campaign_id
+          WHERE s.workspace_id = {ws:String} AND s.outcome = 'accepted' AND g.goal_event = {goal:String}
+            AND s.contact_id IN (SELECT contact_id FROM candidates)) AS t
+         ON e.contact_id = t.contact_id AND e.ts >= t.sent_at
+      WHERE t.campaign_id = {campaign:String} AND e.ts <= t.sent_at + toIntervalSecond(t.window_seconds)`,
+    { ws: workspaceId, campaign: campaignId, goal: goal.event, window: goal.window_seconds },
   );
   const row = rows[0]!;
   return {
@@ -335,11 +504,17 @@ export async function campaignCost(
   const groups = await runtime.ch.rows<{ category: string; country: string; day: string; n: number }>(
     `SELECT upper(if(template_category != '', template_category, priced_category)) AS category, country,
             toString(toDate(sent_at)) AS day, count() AS n
-       FROM ${runtime.ch.database}.campaign_sends WHERE ${where} AND is_delivered = 1 AND is_billable = 1
+       FROM ${sendStates(runtime.ch.database, where, filter.campaignId !== undefined)}
+      WHERE is_delivered = 1 AND is_billable = 1
       GROUP BY category, country, day`,
     params,
   );
-  const rates = await listRates(runtime, workspaceId);
+  return priceGroups(await listRates(runtime, workspaceId), groups);
+}
+
+type CostGroup = { category: string; country: string; day: string; n: number };
+
+function priceGroups(rates: Awaited<ReturnType<typeof listRates>>, groups: readonly CostGroup[]): Cost {
   const cost: Cost = { amount: 0, currency: '', billable_messages: 0, unpriced_messages: 0 };
   const currencies = new Set<string>();
   for (const group of groups) {
@@ -448,12 +623,10 @@ export async function campaignMetrics(
   campaignId: string,
 ): Promise<CampaignMetrics> {
   const filter = { campaignId };
-  const [base, failures, ttr, goal, cost] = await Promise.all([
-    funnel(runtime, workspaceId, filter),
-    failuresByCode(runtime, workspaceId, filter),
-    timeToRead(runtime, workspaceId, filter),
+  await syncCampaignGoals(runtime, workspaceId);
+  const [{ funnel: base, failures, timeToRead: ttr, cost }, goal] = await Promise.all([
+    reportOf(runtime, workspaceId, filter),
     campaignGoal(runtime, workspaceId, campaignId),
-    campaignCost(runtime, workspaceId, filter),
   ]);
   const conversions = goal ? await campaignConversions(runtime, workspaceId, campaignId) : null;
   const holdout = goal ? await holdoutLift(runtime, workspaceId, campaignId, goal) : null;

@@ -1,5 +1,6 @@
 import { newId } from '../ids.ts';
 import type { Runtime } from '../runtime.ts';
+import type { ClickHouseStore } from '../stores/clickhouse.ts';
 import type { Sql } from '../stores/postgres.ts';
 import type { SegmentAst } from './ast.ts';
 import { type CompiledSql, CompileError, type EventPath } from './compiler.ts';
@@ -34,7 +35,11 @@ export interface AudienceOptions {
 }
 
 /** The workspace schema the checker types against, read from Postgres. */
-export async function loadSchema(sql: Sql, workspaceId: string): Promise<SegmentSchema> {
+export async function loadSchema(
+  sql: Sql,
+  workspaceId: string,
+  ch?: ClickHouseStore,
+): Promise<SegmentSchema> {
   const [workspace, attributes, properties, segments] = await Promise.all([
     sql.query<{ timezone: string }>('SELECT timezone FROM workspaces WHERE id = $1', [workspaceId]),
     sql.query<{ name: string; type: AttributeType }>(
@@ -55,13 +60,49 @@ export async function loadSchema(sql: Sql, workspaceId: string): Promise<Segment
     props[row.property] ??= [];
     props[row.property]!.push(row.type);
   }
+  // Events without properties never reach event_properties; the rollup knows every name ingested.
+  for (const name of ch ? await eventNames(ch, workspaceId) : []) events[name] ??= {};
   return {
     timezone: workspace.rows[0].timezone,
     attributes: Object.fromEntries(attributes.rows.map((row) => [row.name, row.type])),
     // Without any recorded property, event names are unknown rather than "none seen": no warnings.
-    ...(properties.rows.length ? { events } : {}),
+    ...(Object.keys(events).length ? { events } : {}),
     segments,
   };
+}
+
+const namesCache = new Map<string, { at: number; names: string[] }>();
+
+/** Event names the workspace has ingested (from the daily rollup), cached for a minute. */
+async function eventNames(ch: ClickHouseStore, workspaceId: string): Promise<string[]> {
+  const key = `${ch.database}|${workspaceId}`;
+  const cached = namesCache.get(key);
+  if (cached && Date.now() - cached.at < 60_000) return cached.names;
+  const rows = await ch.rows<{ name: string }>(
+    `SELECT DISTINCT name FROM ${ch.database}.events_daily WHERE workspace_id = {ws:String} LIMIT 10000`,
+    { ws: workspaceId },
+  );
+  const names = rows.map((row) => row.name);
+  if (namesCache.size > 1000) namesCache.clear();
+  namesCache.set(key, { at: Date.now(), names });
+  return names;
+}
+
+const compression = new WeakMap<Runtime, { at: number; compresses: boolean }>();
+
+/** Whether the daily rollup is at most half the size of raw events (from part metadata, cached 5 minutes). */
+export async function rollupCompresses(runtime: Runtime): Promise<boolean> {
+  const cached = compression.get(runtime);
+  if (cached && Date.now() - cached.at < 300_000) return cached.compresses;
+  const rows = await runtime.ch.rows<{ table: string; rows: string | number }>(
+    `SELECT table, sum(rows) AS rows FROM system.parts
+     WHERE database = {db:String} AND active AND table IN ('events', 'events_daily') GROUP BY table`,
+    { db: runtime.ch.database },
+  );
+  const count = (table: string) => Number(rows.find((r) => r.table === table)?.rows ?? 0);
+  const compresses = count('events') > 0 && count('events_daily') <= count('events') / 2;
+  compression.set(runtime, { at: Date.now(), compresses });
+  return compresses;
 }
 
 /** Parses, checks and compiles an audience; throws SegmentError with every diagnostic when it cannot run. */
@@ -71,7 +112,7 @@ export async function prepareAudience(
   input: AudienceInput,
   options: AudienceOptions = {},
 ): Promise<{ compiled: CompiledSql; diagnostics: Diagnostic[]; ast: SegmentAst; schema: SegmentSchema }> {
-  const schema = await loadSchema(runtime.pg, workspaceId);
+  const schema = await loadSchema(runtime.pg, workspaceId, runtime.ch);
   let source: string | SegmentAst;
   if (input.segment_id !== undefined) {
     const segment = await getSegment(runtime.pg, workspaceId, input.segment_id);
@@ -89,6 +130,9 @@ export async function prepareAudience(
     now: options.now ?? new Date(),
     database: runtime.ch.database,
     ...(options.path ? { path: options.path } : {}),
+    ...(options.path === undefined || options.path === 'auto'
+      ? { rollupCompresses: await rollupCompresses(runtime) }
+      : {}),
   });
   if (!result.compiled || !result.ast) {
     const first = result.diagnostics.find((d) => d.severity === 'error');

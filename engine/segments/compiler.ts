@@ -30,6 +30,11 @@ export interface CompileOptions {
   database?: string;
   /** `auto` uses the daily rollup where it reads at least two whole days; the others force a path. */
   path?: EventPath;
+  /**
+   * Whether the rollup holds markedly fewer rows than raw events (several events per contact, name
+   * and day). When false, `auto` reads raw events: a rollup as large as the events saves nothing.
+   */
+  rollupCompresses?: boolean;
   /** Contact time zones beyond the IANA canonical list (aliases), for anniversaries. */
   extraZones?: string[];
 }
@@ -76,7 +81,11 @@ class Params {
   private n = 0;
   add(value: unknown, type: string): string {
     const name = `p${this.n++}`;
-    this.values[name] = value;
+    // The client refuses numbers beyond 2^53; ClickHouse reads them exactly from text.
+    this.values[name] =
+      typeof value === 'number' && !Number.isSafeInteger(value) && Number.isFinite(value)
+        ? String(value)
+        : value;
     return `{${name}:${type}}`;
   }
   string(value: string): string {
@@ -316,7 +325,7 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
 
   // ---- the daily rollup: whole UTC days from events_daily, partial edges from raw events ----
   const rollupSplit = (bounds: Bounds): { from?: Date; to: Date } | undefined => {
-    if (path === 'raw') return undefined;
+    if (path === 'raw' || (path === 'auto' && options.rollupCompresses === false)) return undefined;
     const floorDay = (d: Date) => new Date(Math.floor(d.getTime() / DAY) * DAY);
     let from: Date | undefined;
     if (bounds.lower) {
@@ -647,20 +656,47 @@ export function localDates(
   workspaceZone: string,
   extra: string[] = [],
 ): { zones: string[]; dates: string[]; fallback: string } {
+  // Every zone offset is whole minutes, so one answer holds for the whole minute.
+  const key = `${Math.floor(now.getTime() / 60_000)}|${workspaceZone}|${extra.join(',')}`;
+  const cached = localDatesCache.get(key);
+  if (cached) return cached;
   zoneList ??= [...new Set([...Intl.supportedValuesOf('timeZone'), ...ZONE_ALIASES])];
-  const fallback = DateTime.fromJSDate(now, { zone: workspaceZone }).toISODate()!;
+  const fallback = localDate(now, workspaceZone) ?? DateTime.fromJSDate(now, { zone: 'UTC' }).toISODate()!;
   const zones: string[] = [];
   const dates: string[] = [];
   for (const zone of new Set([...zoneList, ...extra])) {
-    const local = DateTime.fromJSDate(now, { zone });
-    if (!local.isValid) continue;
-    const date = local.toISODate()!;
-    if (date !== fallback) {
+    const date = localDate(now, zone);
+    if (date && date !== fallback) {
       zones.push(zone);
       dates.push(date);
     }
   }
-  return { zones, dates, fallback };
+  const result = { zones, dates, fallback };
+  if (localDatesCache.size > 100) localDatesCache.clear();
+  localDatesCache.set(key, result);
+  return result;
+}
+
+const localDatesCache = new Map<string, { zones: string[]; dates: string[]; fallback: string }>();
+const dateFormats = new Map<string, Intl.DateTimeFormat | null>();
+
+/** YYYY-MM-DD in a zone; formatters are cached because building one costs far more than using it. */
+function localDate(now: Date, zone: string): string | undefined {
+  let format = dateFormats.get(zone);
+  if (format === undefined) {
+    try {
+      format = new Intl.DateTimeFormat('en-CA', {
+        timeZone: zone,
+        year: 'numeric',
+        month: '2-digit',
+        day: '2-digit',
+      });
+    } catch {
+      format = null;
+    }
+    dateFormats.set(zone, format);
+  }
+  return format?.format(now);
 }
 
 export type { CompareOp };

@@ -234,16 +234,16 @@ export function tokenize(source: string): { tokens: Token[]; diagnostics: Diagno
 }
 
 const LONG_UNITS: Record<string, DurationUnit> = {
-  minute: 'minutes',
   minutes: 'minutes',
+  hours: 'hours',
+  days: 'days',
+  weeks: 'weeks',
+  minute: 'minutes',
   min: 'minutes',
   mins: 'minutes',
   hour: 'hours',
-  hours: 'hours',
   day: 'days',
-  days: 'days',
   week: 'weeks',
-  weeks: 'weeks',
 };
 
 /** Unit words after a number (`7 days`, `1 hour`). */

@@ -92,6 +92,15 @@ export function parseSegment(source: string): ParseResult {
   const { tokens, diagnostics } = tokenize(source);
   const parser = new Parser(tokens, diagnostics);
   const root = parser.parseSegment();
+  // Recovery can meet the same missing token at several levels; report it once.
+  const seen = new Set<string>();
+  const unique = diagnostics.filter((d) => {
+    const key = `${d.code}@${d.offset}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  diagnostics.splice(0, diagnostics.length, ...unique);
   const hasError = diagnostics.some((d) => d.severity === 'error');
   return { ...(root && !hasError ? { ast: freeze({ version: 1 as const, root }) } : {}), diagnostics };
 }
@@ -132,7 +141,7 @@ class Parser {
       }
       return root;
     } catch (error) {
-      if (error instanceof TooDeep) return undefined;
+      if (error instanceof TooDeep || error instanceof ParseError) return undefined;
       throw error;
     }
   }
@@ -155,12 +164,9 @@ class Parser {
 
   private parseUnary(): SegmentExpr {
     this.enter();
+    const start = this.peek();
     try {
-      const start = this.peek();
-      if (
-        this.isWord('not') &&
-        !(this.peekAt(1).type === 'word' && this.peekAt(1).value.toLowerCase() === 'in' && false)
-      ) {
+      if (this.isWord('not')) {
         this.pos++;
         return { kind: 'not', item: this.parseUnary(), loc: this.locFrom(start) };
       }
@@ -170,13 +176,12 @@ class Parser {
         this.expectPunct(')');
         return inner;
       }
-      try {
-        return this.parseCondition();
-      } catch (error) {
-        if (!(error instanceof ParseError)) throw error;
-        this.synchronize();
-        return { kind: 'constant', value: false, loc: this.locFrom(start) };
-      }
+      return this.parseCondition();
+    } catch (error) {
+      if (!(error instanceof ParseError)) throw error;
+      this.synchronize();
+      // A stray `)` at this level would stop every enclosing group; step over it once.
+      return { kind: 'constant', value: false, loc: this.locFrom(start) };
     } finally {
       this.depth--;
     }
@@ -442,8 +447,8 @@ class Parser {
     }
     const token = this.peek();
     const value = this.expectNumber();
-    if (!Number.isInteger(value) || value < 0)
-      this.error(token, 'invalid-count', 'a count is a whole number, 0 or more', ['0, 1, 2, ...']);
+    if (!Number.isInteger(value) || value < 0 || value > 1_000_000_000)
+      this.error(token, 'invalid-count', 'a count is a whole number from 0 to 1000000000', ['0, 1, 2, ...']);
     if (!this.acceptWord('times')) this.acceptWord('time');
     return { op: op!, value };
   }
@@ -710,17 +715,17 @@ class Parser {
   // ---- token helpers ----
 
   private peek(): Token {
-    return this.tokens[this.pos] ?? this.tokens[this.tokens.length - 1]!;
+    return this.tokens[Math.min(this.pos, this.tokens.length - 1)]!;
   }
   private peekAt(n: number): Token {
     return this.tokens[Math.min(this.pos + n, this.tokens.length - 1)]!;
   }
   private previous(): Token {
-    return this.tokens[Math.max(0, this.pos - 1)]!;
+    return this.tokens[Math.min(Math.max(0, this.pos - 1), this.tokens.length - 1)]!;
   }
   private next(): Token {
     const token = this.peek();
-    if (token.type !== 'eof') this.pos++;
+    this.pos++;
     return token;
   }
   private isWord(word: string): boolean {

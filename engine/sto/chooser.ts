@@ -25,9 +25,10 @@ import type { SendTimeChooser, SendTimePlan, SendTimeRequest } from './types.ts'
 /**
  * How much the choice favours hours the model knows little about: the score is the posterior mean
  * plus this many standard deviations (an upper confidence bound). Small, because the exploration
- * share already buys the data; the population test measures this setting.
+ * share already buys the data: on the simulated population weights 0 to 0.5 all reached 91% of the
+ * oracle, while a large bonus prefers an untried hour next to a proven one over the proven one.
  */
-export const DEFAULT_UCB_WEIGHT = 0.25;
+export const DEFAULT_UCB_WEIGHT = 0.1;
 
 export interface PlanOptions {
   ucbWeight?: number;
@@ -200,6 +201,19 @@ export function stoChooser(runtime: Runtime): SendTimeChooser {
   return {
     async choose(request: SendTimeRequest): Promise<SendTimePlan[]> {
       return (await planSendTimes(runtime, request)).plans;
+    },
+  };
+}
+
+/**
+ * The model's chooser once the workspace has a fit, `fallback` (e.g. the campaigns' workspace
+ * best-hour chooser) before its first fit.
+ */
+export function stoChooserWithFallback(runtime: Runtime, fallback: SendTimeChooser): SendTimeChooser {
+  return {
+    async choose(request: SendTimeRequest): Promise<SendTimePlan[]> {
+      const fit = await latestFit(runtime, request.workspaceId);
+      return fit ? (await planSendTimes(runtime, request)).plans : fallback.choose(request);
     },
   };
 }

@@ -142,6 +142,91 @@ export async function fitSendTime(
   }
 }
 
+/**
+ * Per send in [since, cutoff) of a workspace: its local time and slot, and whether it was engaged
+ * (read or replied, or a configured event credited to it by last touch) within 24 h and before
+ * `until`. Writes the zone offsets it needs first. Run with `join_use_nulls = 1` and
+ * `do_not_merge_across_partitions_select_final = 1` (a send's copies share sent_at, so its month
+ * partition: FINAL need not merge across partitions, which at 30M sends is most of its cost).
+ */
+export async function engagedSendsQuery(
+  ch: ClickHouseStore,
+  input: {
+    workspaceId: string;
+    since: Date;
+    cutoff: Date;
+    until: Date;
+    events: string[];
+    defaultTimezone: string;
+    /** Only sends with exploration = 1 or a logged propensity below 1 (for evaluation). */
+    randomizedOnly?: boolean;
+  },
+): Promise<{ sql: string; params: Record<string, unknown> }> {
+  const db = ch.database;
+  const params = {
+    ws: input.workspaceId,
+    since: chTime(input.since),
+    cutoff: chTime(input.cutoff),
+    until: chTime(input.until),
+    events: input.events,
+    default_tz: input.defaultTimezone,
+    far: FAR_FUTURE,
+  };
+  const zoneRows = await ch.rows<{ timezone: string }>(
+    `SELECT DISTINCT timezone FROM ${db}.sends
+     WHERE workspace_id = {ws:String} AND sent_at >= {since:DateTime64(3)} AND sent_at < {cutoff:DateTime64(3)}`,
+    params,
+  );
+  const zones = zoneRows.map((r) => r.timezone).filter(isValidTimeZone);
+  await writeOffsets(ch, [...new Set([...zones, input.defaultTimezone])], input.since, input.until);
+  const events = input.events;
+  const sendsInRange = `SELECT send_id, contact_id, sent_at, provider_message_id, country, exploration, propensity,
+           if(timezone IN {zones:Array(String)}, timezone, {default_tz:String}) AS tz
+         FROM ${db}.sends FINAL
+         WHERE workspace_id = {ws:String} AND outcome = 'accepted'
+           AND sent_at >= {since:DateTime64(3)} AND sent_at < {cutoff:DateTime64(3)}
+           ${input.randomizedOnly ? 'AND (exploration = 1 OR propensity < 1)' : ''}`;
+  // event engagement, last touch: each configured event credits the latest send before it (ASOF), so
+  // an evening app open does not also credit that morning's send
+  const eventJoin = events.length
+    ? `LEFT JOIN (
+         SELECT ls.send_id AS send_id, min(e.ts) AS ts
+         FROM (
+           SELECT contact_id, ts FROM ${db}.events
+           WHERE workspace_id = {ws:String} AND name IN {events:Array(String)}
+             AND ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)}
+         ) AS e
+         ASOF JOIN (SELECT send_id, contact_id, sent_at FROM ${db}.sends FINAL
+           WHERE workspace_id = {ws:String} AND outcome = 'accepted' AND sent_at >= {since:DateTime64(3)}
+             AND sent_at < {until:DateTime64(3)}) AS ls
+           ON e.contact_id = ls.contact_id AND e.ts >= ls.sent_at
+         GROUP BY ls.send_id
+       ) AS ev ON s.send_id = ev.send_id`
+    : '';
+  const eventTs = events.length
+    ? `ifNull(ev.ts, toDateTime64({far:String}, 3, 'UTC'))`
+    : `toDateTime64({far:String}, 3, 'UTC')`;
+  const sql = `
+       SELECT s.send_id AS send_id, s.contact_id AS contact_id, s.sent_at AS sent_at, s.tz AS tz, s.country AS country,
+         s.exploration AS exploration, s.propensity AS propensity,
+         ifNull(o.offset_seconds, 0) AS offset,
+         addSeconds(s.sent_at, offset) AS local_at,
+         least(ifNull(st.first_ts, toDateTime64({far:String}, 3, 'UTC')), ${eventTs}) AS engaged_at,
+         addSeconds(engaged_at, offset) AS engaged_local,
+         engaged_at < s.sent_at + INTERVAL 24 HOUR AND engaged_at < {until:DateTime64(3)} AS engaged,
+         toUInt8((toDayOfWeek(local_at) >= 6) * 24 + toHour(local_at)) AS slot
+       FROM (${sendsInRange}) AS s
+       ASOF LEFT JOIN ${db}.sto_tz_offsets AS o ON s.tz = o.timezone AND s.sent_at >= o.valid_from
+       LEFT JOIN (
+         SELECT provider_message_id, min(ts) AS first_ts FROM ${db}.message_statuses
+         WHERE workspace_id = {ws:String} AND status IN ('read', 'replied') AND provider_message_id != ''
+           AND ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)}
+         GROUP BY provider_message_id
+       ) AS st ON s.provider_message_id = st.provider_message_id
+       ${eventJoin}`;
+  return { sql, params: { ...params, zones } };
+}
+
 interface FitInput {
   workspaceId: string;
   fitId: string;
@@ -164,45 +249,17 @@ async function runFit(ch: ClickHouseStore, input: FitInput) {
     since: chTime(since),
     cutoff: chTime(cutoff),
     until: chTime(until),
-    events,
-    default_tz: defaultTimezone,
-    far: FAR_FUTURE,
   };
   progress('zones');
-  const zoneRows = await ch.rows<{ timezone: string }>(
-    `SELECT DISTINCT timezone FROM ${db}.sends
-     WHERE workspace_id = {ws:String} AND sent_at >= {since:DateTime64(3)} AND sent_at < {cutoff:DateTime64(3)}`,
-    params,
-  );
-  const zones = zoneRows.map((r) => r.timezone).filter(isValidTimeZone);
-  await writeOffsets(ch, [...new Set([...zones, defaultTimezone])], since, until);
-
+  const features = await engagedSendsQuery(ch, {
+    workspaceId,
+    since,
+    cutoff,
+    until,
+    events,
+    defaultTimezone,
+  });
   progress('features');
-  // event engagement, last touch: each configured event credits the latest send before it (ASOF), so
-  // an evening app open does not also credit that morning's send
-  const sendsInRange = `SELECT send_id, contact_id, sent_at, provider_message_id, country,
-           if(timezone IN {zones:Array(String)}, timezone, {default_tz:String}) AS tz
-         FROM ${db}.sends FINAL
-         WHERE workspace_id = {ws:String} AND outcome = 'accepted'
-           AND sent_at >= {since:DateTime64(3)} AND sent_at < {cutoff:DateTime64(3)}`;
-  const eventJoin = events.length
-    ? `LEFT JOIN (
-         SELECT ls.send_id AS send_id, min(e.ts) AS ts
-         FROM (
-           SELECT contact_id, ts FROM ${db}.events
-           WHERE workspace_id = {ws:String} AND name IN {events:Array(String)}
-             AND ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)}
-         ) AS e
-         ASOF JOIN (SELECT send_id, contact_id, sent_at FROM ${db}.sends FINAL
-           WHERE workspace_id = {ws:String} AND outcome = 'accepted' AND sent_at >= {since:DateTime64(3)}
-             AND sent_at < {until:DateTime64(3)}) AS ls
-           ON e.contact_id = ls.contact_id AND e.ts >= ls.sent_at
-         GROUP BY ls.send_id
-       ) AS ev ON s.send_id = ev.send_id`
-    : '';
-  const eventTs = events.length
-    ? `ifNull(ev.ts, toDateTime64({far:String}, 3, 'UTC'))`
-    : `toDateTime64({far:String}, 3, 'UTC')`;
   await ch.command(
     `INSERT INTO ${db}.sto_contact_slots
        (workspace_id, fit_id, contact_id, slot, sends, engaged, timezone, country, last_sent_at, last_engaged_at, last_engaged_hour)
@@ -210,27 +267,10 @@ async function runFit(ch: ClickHouseStore, input: FitInput) {
        argMax(tz, sent_at), argMax(country, sent_at), max(sent_at),
        if(countIf(engaged) > 0, maxIf(engaged_at, engaged), NULL),
        if(countIf(engaged) > 0, toInt8(toHour(argMaxIf(engaged_local, engaged_at, engaged))), -1)
-     FROM (
-       SELECT s.contact_id AS contact_id, s.sent_at AS sent_at, s.tz AS tz, s.country AS country,
-         ifNull(o.offset_seconds, 0) AS offset,
-         addSeconds(s.sent_at, offset) AS local_at,
-         least(ifNull(st.first_ts, toDateTime64({far:String}, 3, 'UTC')), ${eventTs}) AS engaged_at,
-         addSeconds(engaged_at, offset) AS engaged_local,
-         engaged_at < s.sent_at + INTERVAL 24 HOUR AND engaged_at < {until:DateTime64(3)} AS engaged,
-         toUInt8((toDayOfWeek(local_at) >= 6) * 24 + toHour(local_at)) AS slot
-       FROM (${sendsInRange}) AS s
-       ASOF LEFT JOIN ${db}.sto_tz_offsets AS o ON s.tz = o.timezone AND s.sent_at >= o.valid_from
-       LEFT JOIN (
-         SELECT provider_message_id, min(ts) AS first_ts FROM ${db}.message_statuses
-         WHERE workspace_id = {ws:String} AND status IN ('read', 'replied') AND provider_message_id != ''
-           AND ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)}
-         GROUP BY provider_message_id
-       ) AS st ON s.provider_message_id = st.provider_message_id
-       ${eventJoin}
-     )
+     FROM (${features.sql})
      GROUP BY contact_id, slot
-     SETTINGS join_use_nulls = 1`,
-    { ...params, zones },
+     SETTINGS join_use_nulls = 1, do_not_merge_across_partitions_select_final = 1`,
+    { ...params, ...features.params },
   );
 
   progress('priors');
@@ -347,33 +387,57 @@ export function fitPriors(cells: { cohort: string; slot: number; n: number; k: n
   const totalN = global.n.reduce((a, b) => a + b, 0);
   const totalK = global.k.reduce((a, b) => a + b, 0);
   const overall = totalN > 0 ? (totalK + 1) / (totalN + 2) : EMPTY_RATE;
-  // global level: slots (and hours) around the overall rate
+  // global level: hours around the overall rate, then each slot (weekday or weekend) around its
+  // hour, so that without evidence of a weekday/weekend difference there is none
   const gh = hourly(global);
-  const kappaGlobalSlot = kappaFromMoments(
-    momentSums(global.n.map((n, s) => ({ n, k: global.k[s]!, mu: overall }))),
-    DEFAULT_KAPPA_COHORT,
-  );
   const kappaGlobalHour = kappaFromMoments(
     momentSums(gh.n.map((n, h) => ({ n, k: gh.k[h]!, mu: overall }))),
     DEFAULT_KAPPA_COHORT,
   );
-  const globalSlot = global.n.map((n, s) => shrink(global.k[s]!, n, overall, kappaGlobalSlot));
   const globalHour = gh.n.map((n, h) => shrink(gh.k[h]!, n, overall, kappaGlobalHour));
-  // cohort level: each cohort's slots around the global slot rate
-  const cohortUnits = [...byCohort.values()].flatMap((c) =>
-    c.n.map((n, s) => ({ n, k: c.k[s]!, mu: globalSlot[s]! })),
+  const kappaGlobalSlot = kappaFromMoments(
+    momentSums(global.n.map((n, s) => ({ n, k: global.k[s]!, mu: globalHour[hourOfSlot(s)]! }))),
+    DEFAULT_KAPPA_COHORT,
   );
-  const kappaCohort = kappaFromMoments(momentSums(cohortUnits), DEFAULT_KAPPA_COHORT);
+  const globalSlot = global.n.map((n, s) =>
+    shrink(global.k[s]!, n, globalHour[hourOfSlot(s)]!, kappaGlobalSlot),
+  );
+  // cohort level: a cohort's hours around the global hours, its slots around its hours times the
+  // global weekday/weekend ratio
+  const named = [...byCohort].filter(([name]) => name !== ''); // contacts without a cohort use the global prior
+  const kappaCohort = kappaFromMoments(
+    momentSums(
+      named.flatMap(([, c]) => {
+        const h = hourly(c);
+        return h.n.map((n, hr) => ({ n, k: h.k[hr]!, mu: globalHour[hr]! }));
+      }),
+    ),
+    DEFAULT_KAPPA_COHORT,
+  );
+  const cohortHours = new Map(
+    named.map(([name, c]) => {
+      const h = hourly(c);
+      return [name, h.n.map((n, hr) => shrink(h.k[hr]!, n, globalHour[hr]!, kappaCohort))] as const;
+    }),
+  );
+  const slotMean = (name: string, s: number) =>
+    (cohortHours.get(name)![hourOfSlot(s)]! * globalSlot[s]!) / globalHour[hourOfSlot(s)]!;
+  const kappaCohortSlot = kappaFromMoments(
+    momentSums(
+      named.flatMap(([name, c]) =>
+        c.n.map((n, s) => ({ n, k: c.k[s]!, mu: Math.min(0.999, slotMean(name, s)) })),
+      ),
+    ),
+    DEFAULT_KAPPA_COHORT,
+  );
   const cohorts = new Map<string, CohortPrior>();
   cohorts.set('', { n: global.n, k: global.k, slotRate: globalSlot, hourRate: globalHour });
-  for (const [name, c] of byCohort) {
-    if (name === '') continue; // contacts without a cohort use the global prior
-    const h = hourly(c);
+  for (const [name, c] of named) {
     cohorts.set(name, {
       n: c.n,
       k: c.k,
-      slotRate: c.n.map((n, s) => shrink(c.k[s]!, n, globalSlot[s]!, kappaCohort)),
-      hourRate: h.n.map((n, hr) => shrink(h.k[hr]!, n, globalHour[hr]!, kappaCohort)),
+      slotRate: c.n.map((n, s) => shrink(c.k[s]!, n, slotMean(name, s), kappaCohortSlot)),
+      hourRate: cohortHours.get(name)!,
     });
   }
   return { cohorts, kappaCohort };
@@ -422,6 +486,36 @@ export async function latestFit(runtime: Runtime, workspaceId: string): Promise<
      FROM sto_fits WHERE workspace_id = $1 AND purpose = 'serve' AND status = 'succeeded' AND dropped_at IS NULL
      ORDER BY finished_at DESC LIMIT 1`,
     [workspaceId],
+  );
+  return rows[0];
+}
+
+/** Fits every workspace that sent anything in its lookback window (the nightly job). */
+export async function fitAllWorkspaces(runtime: Runtime): Promise<FitResult[]> {
+  const { rows } = await runtime.pg.query<{ id: string }>('SELECT id FROM workspaces ORDER BY id');
+  const active = await runtime.ch.rows<{ workspace_id: string }>(
+    `SELECT DISTINCT workspace_id FROM ${runtime.ch.database}.sends WHERE sent_at >= now64(3) - INTERVAL 730 DAY`,
+  );
+  const sending = new Set(active.map((r) => r.workspace_id));
+  const results: FitResult[] = [];
+  for (const { id } of rows) {
+    if (!sending.has(id)) continue;
+    try {
+      results.push(await fitSendTime(runtime, id));
+    } catch (error) {
+      // one workspace's failure (recorded in sto_fits) must not stop the others' fits
+      runtime.log.error({ err: error, workspaceId: id }, 'send-time fit failed');
+    }
+  }
+  return results;
+}
+
+export async function getFit(runtime: Runtime, fitId: string): Promise<FitRecord | undefined> {
+  const { rows } = await runtime.pg.query<FitRecord>(
+    `SELECT id, workspace_id, since, until, cohort, kappa_contact, kappa_cohort, contacts::float8 AS contacts,
+       sends::float8 AS sends, engaged::float8 AS engaged, finished_at
+     FROM sto_fits WHERE id = $1 AND status = 'succeeded' AND dropped_at IS NULL`,
+    [fitId],
   );
   return rows[0];
 }

@@ -4,8 +4,11 @@ export {
   planSendTimes,
   type SendTimeDetail,
   stoChooser,
+  stoChooserWithFallback,
 } from './chooser.ts';
-export { type FitOptions, type FitResult, fitSendTime, latestFit } from './fit.ts';
+export { evaluateSendTime, formatEvaluation, latestEvaluation, saveEvaluation } from './evaluate.ts';
+export { type FitOptions, type FitResult, fitAllWorkspaces, fitSendTime, latestFit } from './fit.ts';
+export { STO_FIT_QUEUE, stoQueues } from './jobs.ts';
 export { getStoSettings, type StoSettings, setStoSettings } from './settings.ts';
 export { SendTimeInputError, validateSendTimeInput } from './slots.ts';
 export type { SendTimeChooser, SendTimePlan, SendTimeRequest, SendTimeWindow } from './types.ts';

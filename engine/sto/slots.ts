@@ -69,16 +69,12 @@ export function validateSendTimeInput(window: { start: Date; end: Date }, quiet?
   if (quiet) {
     for (const [key, value] of Object.entries(quiet)) {
       if (!Number.isInteger(value) || value < 0 || value > 23)
-        throw new SendTimeInputError(
-          'invalid_quiet_hours',
-          `quiet_hours/${key}`,
-          'must be a whole hour 0-23',
-        );
+        throw new SendTimeInputError('invalid_quiet_hours', `quiet_${key}`, 'must be a whole hour 0-23');
     }
     if (quiet.start === quiet.end)
       throw new SendTimeInputError(
         'invalid_quiet_hours',
-        'quiet_hours',
+        'quiet_end',
         'quiet hours start and end at the same hour; leave them out for none',
       );
   }

@@ -35,6 +35,8 @@ export function assertIdentifier(name: string, what = 'identifier'): string {
 export async function openClickHouse(options: ClickHouseOptions = {}): Promise<ClickHouseStore> {
   const database = assertIdentifier(options.database ?? 'chorus', 'ClickHouse database');
   let client: ClickHouseClient;
+  // Embedded inserts hand one buffer to chdb's parallel parser (the client path rebuilds the SQL text).
+  let rawInsert: ((table: string, body: Buffer) => Promise<unknown>) | undefined;
   let mode: ClickHouseStore['mode'];
   if (options.url) {
     mode = 'server';
@@ -49,8 +51,16 @@ export async function openClickHouse(options: ClickHouseOptions = {}): Promise<C
     const dataDir = options.dataDir ?? './data/clickhouse';
     mkdirSync(dataDir, { recursive: true });
     // chdb plugs into @clickhouse/client so both modes share one client API.
+    const connection = createChdbConnection({ path: dataDir });
+    rawInsert = (table, body) =>
+      connection.chdb.rawInsert({
+        table,
+        values: body,
+        format: 'JSONEachRow',
+        settings: { date_time_input_format: 'best_effort' },
+      });
     client = createClient({
-      connection: createChdbConnection({ path: dataDir }),
+      connection,
       clickhouse_settings: { date_time_input_format: 'best_effort' },
     } as Parameters<typeof createClient>[0]);
     await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` });
@@ -68,8 +78,13 @@ export async function openClickHouse(options: ClickHouseOptions = {}): Promise<C
     },
     async insert(table: string, values: readonly Record<string, unknown>[]): Promise<void> {
       if (values.length === 0) return;
+      const target = `${database}.${assertIdentifier(table, 'table')}`;
+      if (rawInsert) {
+        await rawInsert(target, Buffer.from(values.map((row) => JSON.stringify(row)).join('\n')));
+        return;
+      }
       await client.insert({
-        table: `${database}.${assertIdentifier(table, 'table')}`,
+        table: target,
         values: values as Record<string, unknown>[],
         format: 'JSONEachRow',
       });

@@ -444,7 +444,23 @@ export interface TemplateShape {
   bodyText: string;
 }
 
+/** The order parameters are sent in: {{1}}, {{2}}, ... by number; named ones as they first appear. */
+export function parameterOrder(names: string[]): string[] {
+  return names.every((n) => POSITIONAL.test(n)) ? [...names].sort((a, b) => Number(a) - Number(b)) : names;
+}
+
+const shapes = new WeakMap<MetaTemplateDefinition, TemplateShape>();
+
 export function templateShape(definition: MetaTemplateDefinition): TemplateShape {
+  let shape = shapes.get(definition);
+  if (!shape) {
+    shape = computeShape(definition);
+    shapes.set(definition, shape);
+  }
+  return shape;
+}
+
+function computeShape(definition: MetaTemplateDefinition): TemplateShape {
   const header = definition.components.find((c) => c.type === 'HEADER') as
     | Extract<MetaComponent, { type: 'HEADER' }>
     | undefined;
@@ -459,8 +475,9 @@ export function templateShape(definition: MetaTemplateDefinition): TemplateShape
     )?.buttons ?? [];
   return {
     headerFormat: header?.format,
-    headerVariables: header?.format === 'TEXT' ? textVariables(header.text ?? '', '').names : [],
-    bodyVariables: textVariables(body?.text ?? '', '').names,
+    headerVariables:
+      header?.format === 'TEXT' ? parameterOrder(textVariables(header.text ?? '', '').names) : [],
+    bodyVariables: parameterOrder(textVariables(body?.text ?? '', '').names),
     buttonParameters: buttons.flatMap((b, index): TemplateShape['buttonParameters'] =>
       b.type === 'URL' && b.url.includes('{{')
         ? [{ index, subType: 'url' as const }]

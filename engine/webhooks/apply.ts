@@ -98,7 +98,6 @@ export async function applyWebhookEvents(
               reason: 'failure_131050',
               proof: `${event.providerMessageId}:failed:131050`,
               at: when(event.timestamp),
-              confirm: false,
             });
             report.optOuts++;
           }
@@ -150,7 +149,7 @@ export async function applyWebhookEvents(
               reason: `keyword:${keyword}`,
               proof: `${event.providerMessageId}:${keyword}`,
               at,
-              confirm: true,
+              confirmation: settings.optOutConfirmation,
             });
             report.optOuts++;
           }

@@ -1,7 +1,12 @@
+import { pauseCampaign } from '../campaigns/control.ts';
 import type { WebhookEvent } from '../channels/types.ts';
+import { whatsappAdapterForSender } from '../channels/whatsapp/index.ts';
 import { recordConsent } from '../consent/index.ts';
 import { findContactIdsByPhone, upsertContacts } from '../contacts/index.ts';
+import { stableId } from '../ids.ts';
 import type { Runtime } from '../runtime.ts';
+import { getSender } from '../senders.ts';
+import { applyTemplateStatusEvent } from '../templates/index.ts';
 import { getWorkspace } from '../workspaces.ts';
 import type { WebhookSource } from './apply.ts';
 
@@ -13,8 +18,8 @@ export interface OptOut {
   /** Identifies the provider report, so a replayed report records nothing new. */
   proof: string;
   at: Date;
-  /** Send the workspace's confirmation text, when it has one. */
-  confirm: boolean;
+  /** Text to send back once the opt-out is recorded (keyword opt-outs, when the workspace set one). */
+  confirmation?: string | null;
 }
 
 /** What inbound processing does outside ClickHouse; one place to wire the owning modules in. */
@@ -140,6 +145,26 @@ async function recordConsentOnce(
   return true;
 }
 
+/**
+ * The reply to "STOP": a free-form text, allowed because the person has just written to us (the
+ * customer-service window is open). Sent once, when the opt-out is first recorded; a failure is
+ * logged and not retried, since the opt-out itself is what matters.
+ */
+async function sendConfirmation(runtime: Runtime, source: WebhookSource, optOut: OptOut, text: string) {
+  try {
+    const sender = await getSender(runtime.pg, source.workspaceId, source.senderId);
+    if (!sender?.phone_number_id || !sender.access_token) return;
+    const outcome = await whatsappAdapterForSender(sender).send({
+      sendId: stableId('optout', source.workspaceId, optOut.proof),
+      to: e164(optOut.phone),
+      content: { type: 'text', body: text },
+    });
+    runtime.log.info({ sender: source.senderId, outcome: outcome.class }, 'opt-out confirmation sent');
+  } catch (error) {
+    runtime.log.warn({ err: error, sender: source.senderId }, 'opt-out confirmation not sent');
+  }
+}
+
 export const defaultInboundEffects: InboundEffects = {
   contactForPhone,
   latestSendTo,
@@ -154,8 +179,9 @@ export const defaultInboundEffects: InboundEffects = {
       optOut.proof,
       optOut.at,
     );
-    if (recorded)
-      runtime.log.info({ workspace: source.workspaceId, contactId, reason: optOut.reason }, 'opt-out');
+    if (!recorded) return;
+    runtime.log.info({ workspace: source.workspaceId, contactId, reason: optOut.reason }, 'opt-out');
+    if (optOut.confirmation) await sendConfirmation(runtime, source, optOut, optOut.confirmation);
   },
   async preference(runtime, source, event) {
     const contactId = await contactForPhone(runtime, source, event.recipient);
@@ -172,8 +198,14 @@ export const defaultInboundEffects: InboundEffects = {
     );
   },
   async templateStatus(runtime, source, event) {
+    const applied = await applyTemplateStatusEvent(runtime, event);
     runtime.log.info(
-      { workspace: source.workspaceId, template: event.templateName, event: event.event },
+      {
+        workspace: source.workspaceId,
+        template: event.templateName,
+        event: event.event,
+        known: Boolean(applied),
+      },
       'template status',
     );
   },
@@ -186,6 +218,19 @@ export const defaultInboundEffects: InboundEffects = {
       [source.senderId, source.workspaceId, quality ?? null, tier ?? null],
     );
     runtime.log.warn({ sender: source.senderId, event: event.event, quality, tier }, 'sender quality update');
+    if (quality !== 'RED') return;
+    // Low quality: stop adding to it. Running campaigns on this number pause until someone resumes them.
+    const { rows } = await runtime.pg.query<{ id: string }>(
+      `SELECT id FROM campaigns WHERE workspace_id = $1 AND sender_id = $2 AND state = 'running'`,
+      [source.workspaceId, source.senderId],
+    );
+    for (const campaign of rows) {
+      await pauseCampaign(runtime.pg, source.workspaceId, campaign.id, 'system', 'sender quality RED');
+      runtime.log.warn(
+        { campaign: campaign.id, sender: source.senderId },
+        'campaign paused: sender quality RED',
+      );
+    }
   },
 };
 

@@ -40,7 +40,7 @@ export function runInboxLoop(runtime: Runtime, options: ProcessOptions & { pollM
   };
 }
 
-/** Wakes this process's inbox loop, if it runs one, so a stored payload is processed at once. */
+/** Wakes this process's inbox loop, if it runs one (tools and tests; the endpoint lets it poll). */
 export function kickInbox(runtime: Runtime): void {
   loops.get(runtime)?.kick();
 }

@@ -4,7 +4,7 @@ import { processInbox } from './processor.ts';
 
 /**
  * The inbox is its own queue: every worker process polls it (leases with SKIP LOCKED, so several
- * share it) and the API wakes the loop of its own process when it stores a payload. The pg-boss
+ * share it) every CHORUS_WEBHOOK_POLL_MS (250 ms), so a storm is processed in large batches. The pg-boss
  * queue lets an operator force a drain (`webhooks-inbox`).
  */
 export const webhookQueues: QueueDefinition[] = [

@@ -1,21 +1,27 @@
 import { signWebhook } from '../../engine/channels/whatsapp/index.ts';
 import type { Runtime } from '../../engine/runtime.ts';
+import { createSender } from '../../engine/senders.ts';
 
 export const APP_SECRET = 'test-app-secret';
 export const VERIFY_TOKEN = 'test-verify-token';
 
-/** A WhatsApp sender with webhook credentials (until the senders module is in main). */
+/** A WhatsApp sender with webhook credentials; its id is returned. */
 export async function createTestSender(
   runtime: Runtime,
   workspaceId: string,
-  id = 'snd_test',
+  name = 'test',
+  provider?: { baseUrl: string; accessToken: string },
 ): Promise<string> {
-  await runtime.pg.query(
-    `INSERT INTO senders (id, workspace_id, name, phone_number_id, display_phone_number, portfolio_id, app_secret, verify_token)
-     VALUES ($1, $2, $1, $3, '15550001111', 'pf_1', $4, $5)`,
-    [id, workspaceId, `pn_${id}`, APP_SECRET, VERIFY_TOKEN],
-  );
-  return id;
+  const sender = await createSender(runtime.pg, workspaceId, {
+    name,
+    phone_number_id: `pn_${name}`,
+    display_phone_number: '15550001111',
+    portfolio_id: 'pf_1',
+    app_secret: APP_SECRET,
+    verify_token: VERIFY_TOKEN,
+    ...(provider ? { base_url: provider.baseUrl, access_token: provider.accessToken } : {}),
+  });
+  return sender.id;
 }
 
 export interface SendFixture {

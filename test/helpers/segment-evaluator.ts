@@ -27,8 +27,25 @@ export interface Dataset {
 const UNIT_MS = { minutes: 60_000, hours: 3_600_000, days: 86_400_000, weeks: 7 * 86_400_000 };
 const ms = (d: Duration) => d.amount * UNIT_MS[d.unit];
 
-export function evaluate(ast: SegmentAst, data: Dataset, now: Date): string[] {
-  const nowMs = now.getTime();
+type Indexed = {
+  latest: Map<string, ContactRow>;
+  eventsBy: Map<string, { name: string; t: number; props: Record<string, unknown> }[]>;
+  sendsBy: Map<
+    string,
+    { campaign: string; template: string; t: number; outcome: string; statuses: Set<string> }[]
+  >;
+};
+const indexes = new WeakMap<Dataset, Map<number, Indexed>>();
+
+/** The dataset as seen at `now` (latest versions, visible events and statuses), built once per (data, now). */
+function indexed(data: Dataset, nowMs: number): Indexed {
+  let byNow = indexes.get(data);
+  if (!byNow) {
+    byNow = new Map();
+    indexes.set(data, byNow);
+  }
+  const hit = byNow.get(nowMs);
+  if (hit) return hit;
   const latest = new Map<string, ContactRow>();
   for (const c of data.contacts) {
     const seen = latest.get(c.id);
@@ -56,6 +73,15 @@ export function evaluate(ast: SegmentAst, data: Dataset, now: Date): string[] {
     list.push({ campaign: s.campaign ?? '', template: s.template ?? '', t, outcome: s.outcome, statuses });
     sendsBy.set(s.contact, list);
   }
+
+  const result = { latest, eventsBy, sendsBy };
+  byNow.set(nowMs, result);
+  return result;
+}
+
+export function evaluate(ast: SegmentAst, data: Dataset, now: Date): string[] {
+  const nowMs = now.getTime();
+  const { latest, eventsBy, sendsBy } = indexed(data, nowMs);
 
   // Dates are midnight in the workspace zone; date-times without an offset are workspace-local.
   const instants = new Map<string, number>();
@@ -136,11 +162,7 @@ export function evaluate(ast: SegmentAst, data: Dataset, now: Date): string[] {
         return inWindow(asInstant(), p.window);
       case 'anniversary-today':
       case 'anniversary-next': {
-        const zone =
-          contact?.timezone && DateTime.local().setZone(contact.timezone).isValid
-            ? contact.timezone
-            : data.timezone;
-        const today = DateTime.fromMillis(nowMs, { zone }).startOf('day');
+        const span = monthDays(contact?.timezone, p.op === 'anniversary-today' ? 1 : p.days);
         const [month, day] =
           type === 'date'
             ? String(value).slice(5).split('-').map(Number)
@@ -148,12 +170,7 @@ export function evaluate(ast: SegmentAst, data: Dataset, now: Date): string[] {
                 const d = DateTime.fromMillis(Date.parse(String(value)), { zone: data.timezone });
                 return [d.month, d.day];
               })();
-        const days = p.op === 'anniversary-today' ? 1 : p.days;
-        for (let k = 0; k < days; k++) {
-          const d = today.plus({ days: k });
-          if (d.month === month && d.day === day) return true;
-        }
-        return false;
+        return span.has(month! * 100 + day!);
       }
       default:
         return false;
@@ -201,6 +218,34 @@ export function evaluate(ast: SegmentAst, data: Dataset, now: Date): string[] {
       'value' in expr ? expr.value : 'values' in expr ? expr.values[0]! : (expr as { from: Literal }).from;
     if (typeof value !== literal.type) return false;
     return test(value, literal.type as AttributeType, expr);
+  };
+
+  // The contact's own zone when it is a valid one, else the workspace's.
+  const todays = new Map<string, DateTime>();
+  const todayIn = (zone: string | undefined): DateTime => {
+    const key = zone ?? '';
+    let today = todays.get(key);
+    if (!today) {
+      const valid = zone && DateTime.fromMillis(nowMs, { zone }).isValid;
+      today = DateTime.fromMillis(nowMs, { zone: valid ? zone : data.timezone }).startOf('day');
+      todays.set(key, today);
+    }
+    return today;
+  };
+
+  const spans = new Map<string, Set<number>>();
+  /** month * 100 + day of each of the `days` local days from today on. */
+  const monthDays = (zone: string | undefined, days: number): Set<number> => {
+    const key = `${zone ?? ''}|${days}`;
+    let set = spans.get(key);
+    if (!set) {
+      const today = todayIn(zone);
+      set = new Set(
+        Array.from({ length: days }, (_, k) => today.plus({ days: k })).map((d) => d.month * 100 + d.day),
+      );
+      spans.set(key, set);
+    }
+    return set;
   };
 
   const evalExpr = (expr: SegmentExpr, c: ContactRow): boolean => {

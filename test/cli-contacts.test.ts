@@ -1,0 +1,86 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerCommands } from '../cli/commands.ts';
+
+// The CLI runs in this process (spawning one Node per command is slow on a loaded machine);
+// each command opens and closes the stores, as it does from a shell.
+const dataDir = mkdtempSync(join(tmpdir(), 'chorus-cli-'));
+
+async function chorus(...args: string[]): Promise<string> {
+  const program = new Command().name('chorus').exitOverride();
+  registerCommands(program);
+  let out = '';
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: string) => {
+    out += chunk;
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    await program.parseAsync(['node', 'chorus', ...args]);
+  } finally {
+    process.stdout.write = write;
+  }
+  return out;
+}
+
+describe('chorus CLI: contacts, attributes, import', () => {
+  const saved = { ...process.env };
+  beforeAll(() => {
+    Object.assign(process.env, { CHORUS_DATA_DIR: dataDir, LOG_LEVEL: 'silent' });
+    delete process.env.DATABASE_URL;
+    delete process.env.CLICKHOUSE_URL;
+  });
+  afterAll(() => {
+    process.env = saved;
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('every command describes itself and its options', () => {
+    const program = new Command().name('chorus');
+    registerCommands(program);
+    const find = (path: string[]) =>
+      path.reduce<Command | undefined>((c, name) => c?.commands.find((x) => x.name() === name), program);
+    for (const path of [
+      ['import', 'contacts'],
+      ['import', 'events'],
+      ['contacts', 'show'],
+      ['contacts', 'erase'],
+      ['attributes', 'define'],
+      ['attributes', 'list'],
+      ['demo', 'generate'],
+    ]) {
+      const command = find(path)!;
+      expect(command.description(), path.join(' ')).not.toBe('');
+      for (const option of command.options)
+        expect(option.description, `${path.join(' ')} ${option.flags}`).not.toBe('');
+      expect(command.helpInformation()).toContain('Usage: chorus');
+    }
+  });
+
+  it('creates a workspace, declares an attribute, imports a CSV and shows a contact', async () => {
+    await chorus('workspace', 'create', '--name', 'CLI', '--region', 'IN');
+    const csv = join(dataDir, 'people.csv');
+    writeFileSync(csv, 'Mobile,Plan,Note\n98765 43210,pro,x\n12,free,y\n');
+    // The only workspace is used without --workspace.
+    await chorus('attributes', 'define', 'plan', 'string', '--description', 'plan');
+    const imported = JSON.parse(
+      await chorus('import', 'contacts', csv, '--map', 'Mobile=phone,Plan=attributes.plan,Note=ignore'),
+    );
+    expect(imported).toMatchObject({ status: 'completed', imported: 1, rejected: 1, created: 1 });
+    expect(imported.first_errors[0]).toMatchObject({ row: 3, column: 'Mobile' });
+    const shown = JSON.parse(await chorus('contacts', 'show', '+919876543210'));
+    expect(shown).toMatchObject({
+      phone: '+919876543210',
+      attributes: { plan: 'pro' },
+      timezone: 'Asia/Kolkata',
+    });
+    await expect(
+      chorus('import', 'contacts', csv, '--map', 'Mobile=phone,Plan=attributes.tier'),
+    ).rejects.toThrow('unknown attribute tier');
+    await chorus('workspace', 'create', '--name', 'Second');
+    await expect(chorus('attributes', 'list')).rejects.toThrow('pass --workspace');
+  });
+});

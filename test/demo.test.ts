@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getContacts, normalizePhone } from '../engine/contacts/index.ts';
+import { clearWorkspaceData, generateDemo, workspaceCounts } from '../engine/demo/index.ts';
+import { createWorkspace, type Workspace } from '../engine/workspaces.ts';
+import { openTestRuntime, type TestRuntime } from './helpers/runtime.ts';
+
+describe('demo data', () => {
+  let runtime: TestRuntime;
+  let a: Workspace;
+  let b: Workspace;
+  const until = new Date('2026-06-01T00:00:00Z');
+  beforeAll(async () => {
+    runtime = await openTestRuntime();
+    a = await createWorkspace(runtime.pg, { name: 'A', defaultRegion: 'IN' });
+    b = await createWorkspace(runtime.pg, { name: 'B', defaultRegion: 'IN' });
+  });
+  afterAll(async () => runtime?.close());
+
+  it('is deterministic, realistic, and spread over countries with valid phones and zones', async () => {
+    const first = await generateDemo(runtime, a, { contacts: 300, days: 14, seed: 7, until, chunk: 120 });
+    const second = await generateDemo(runtime, b, { contacts: 300, days: 14, seed: 7, until, chunk: 300 });
+    expect(first.events).toBeGreaterThan(300);
+    expect({ ...second, workspace_id: '', seconds: 0 }).toEqual({ ...first, workspace_id: '', seconds: 0 });
+    expect(Object.keys(first.contacts_by_country).length).toBeGreaterThanOrEqual(6);
+    expect(first.consent_whatsapp_marketing.opted_in).toBeGreaterThan(
+      first.consent_whatsapp_marketing.opted_out,
+    );
+    expect(first.consent_whatsapp_marketing.opted_out).toBeGreaterThan(0);
+    const ids = await runtime.ch.rows<{ contact_id: string }>(
+      `SELECT contact_id FROM ${runtime.ch.database}.contacts FINAL WHERE workspace_id = {ws:String} LIMIT 50`,
+      { ws: a.id },
+    );
+    const contacts = await getContacts(
+      runtime,
+      a.id,
+      ids.map((r) => r.contact_id),
+    );
+    for (const contact of contacts) {
+      const phone = normalizePhone(contact.phone!, 'IN');
+      expect(phone.ok && phone.e164 === contact.phone && phone.country === contact.country).toBe(true);
+      expect(contact.timezone).toMatch(/\//);
+      expect(Object.keys(contact.attributes)).toEqual(
+        expect.arrayContaining(['plan', 'city', 'age', 'birthday', 'interests', 'lifetime_value']),
+      );
+    }
+    expect(
+      new Set(
+        (
+          await runtime.ch.rows<{ phone: string }>(
+            `SELECT phone FROM ${runtime.ch.database}.contacts FINAL WHERE workspace_id = {ws:String}`,
+            { ws: a.id },
+          )
+        ).map((r) => r.phone),
+      ).size,
+    ).toBe(300);
+  });
+
+  it("app opens cluster around each contact's local hour (a send-time signal)", async () => {
+    // Spread of open hours per contact: in local time it is narrow; in UTC, across zones, it is not.
+    const [row] = await runtime.ch.rows<{ local_spread: number; utc_spread: number }>(
+      `SELECT avg(local_sd) AS local_spread, stddevPop(utc_mean) AS utc_spread FROM (
+         SELECT e.contact_id, stddevPop(toHour(toTimeZone(e.ts, c.timezone))) AS local_sd, avg(toHour(e.ts)) AS utc_mean
+           FROM ${runtime.ch.database}.events e
+           JOIN (SELECT contact_id, timezone FROM ${runtime.ch.database}.contacts FINAL WHERE workspace_id = {ws:String}) c USING contact_id
+          WHERE e.workspace_id = {ws:String} AND e.name = 'app_open'
+          GROUP BY e.contact_id HAVING count() >= 5)
+       SETTINGS allow_nonconst_timezone_arguments = 1`,
+      { ws: a.id },
+    );
+    expect(row!.local_spread).toBeLessThan(2.5);
+    expect(row!.utc_spread).toBeGreaterThan(3);
+  });
+
+  it('clearing a workspace removes its data only', async () => {
+    await clearWorkspaceData(runtime, b.id);
+    expect(await workspaceCounts(runtime, b.id)).toEqual({ contacts: 0, events: 0 });
+    expect((await workspaceCounts(runtime, a.id)).contacts).toBe(300);
+  });
+});
