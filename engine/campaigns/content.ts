@@ -28,7 +28,8 @@ export const postgresTemplateCatalog: TemplateCatalog = {
     if (!exists[0]?.t) return undefined;
     const { rows } = await sql.query<TemplateInfo>(
       `SELECT name, language, upper(status) AS status, upper(category) AS category FROM templates
-        WHERE workspace_id = $1 AND name = $2 AND language = $3 LIMIT 1`,
+        WHERE workspace_id = $1 AND name = $2 AND language = $3
+        ORDER BY (channel = 'whatsapp') DESC LIMIT 1`,
       [workspaceId, name, language],
     );
     return rows[0];
@@ -70,14 +71,18 @@ export function providerTemplateCatalog(sender: {
   };
 }
 
-/** The provider's word when the sender has an account id; else a local `templates` table. */
+/**
+ * The workspace's `templates` table first (kept current by template-status webhooks); a template it
+ * does not hold is asked of the provider when the sender has a business account id.
+ */
 export function defaultTemplateCatalog(
   sender?: Parameters<typeof providerTemplateCatalog>[0],
 ): TemplateCatalog {
   return {
     async find(sql, workspaceId, name, language) {
-      if (sender?.waba_id) return providerTemplateCatalog(sender).find(sql, workspaceId, name, language);
-      return postgresTemplateCatalog.find(sql, workspaceId, name, language);
+      const local = await postgresTemplateCatalog.find(sql, workspaceId, name, language);
+      if (local || !sender?.waba_id) return local;
+      return providerTemplateCatalog(sender).find(sql, workspaceId, name, language);
     },
   };
 }

@@ -56,7 +56,7 @@ export interface DispatchOptions {
 export const DEFAULTS = {
   leaseMs: 30_000,
   requestTimeoutMs: 10_000,
-  headroom: 0.98,
+  headroom: Number(process.env.CHORUS_DISPATCH_HEADROOM ?? 0.9),
   maxAttempts: 6,
   /** Without a status for this long after its lease, an in-doubt send is taken as never sent. */
   webhookHoldMs: 15 * 60_000,

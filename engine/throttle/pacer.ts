@@ -1,10 +1,10 @@
 /**
  * Local pacing for one sender inside one process. Slots reserved in Postgres say when each send may
  * start; timers in a busy event loop fire late and then all at once, which would bunch sends and
- * trip the provider's per-second limit. The pacer fires sends in slot order, at least `minGapMs`
- * apart, and never more than `capacity` within any `windowMs`, measured on the actual firing times
- * (the provider's own rule, with a margin for the trip there): a late timer catches up at a brisk
- * walk, never in a burst.
+ * trip the provider's per-second limit. The pacer fires sends in slot order, from a token bucket
+ * refilled at `minGapMs` per token holding at most `burst` tokens (so a late timer catches up in
+ * small clumps, never a burst), and never more than `capacity` within any `windowMs` of actual
+ * firing times (the provider's own rule, with a margin for the trip there).
  */
 export interface PacedItem<T> {
   /** performance.now() time of the reserved slot. */
@@ -23,10 +23,15 @@ export class SenderPacer {
   private ring: number[] = [];
   private ringIndex = 0;
   private running = false;
-  windowMs = 1_050;
+  windowMs = 1_100;
   /** Fires are at least this far apart, so catching up after a stall is a brisk walk, not a burst. */
   minGapMs = 0;
-  private lastFire = Number.NEGATIVE_INFINITY;
+  burst = 1;
+  /** Requests allowed in flight at once: a slow provider gets fewer, not a pile of timeouts. */
+  maxInFlight = 100;
+  private inFlight = 0;
+  /** The token bucket as a virtual time: a token is free when `virtual <= now`. */
+  private virtual = Number.NEGATIVE_INFINITY;
 
   constructor(capacity: number) {
     this.resize(capacity);
@@ -65,32 +70,32 @@ export class SenderPacer {
     try {
       while (this.queue.length) {
         const item = this.queue[0]!;
-        const due = Math.max(
-          item.slotAt,
-          this.ring[this.ringIndex]! + this.windowMs,
-          this.lastFire + this.minGapMs,
-        );
-        const wait = due - performance.now();
+        const due = Math.max(item.slotAt, this.ring[this.ringIndex]! + this.windowMs, this.virtual);
+        const wait = this.inFlight >= this.maxInFlight ? 5 : due - performance.now();
         if (wait > 0) {
           // Sleep in short steps so an earlier slot arriving meanwhile, or a stop, is noticed.
           await new Promise((r) => setTimeout(r, Math.min(wait, 100)));
-          if (wait > 100) {
-            if (!(await item.ready())) {
-              this.queue.splice(this.queue.indexOf(item), 1);
-              item.resolve(SKIPPED);
-            }
-            continue;
+          if (wait > 100 && !(await item.ready())) {
+            this.queue.splice(this.queue.indexOf(item), 1);
+            item.resolve(SKIPPED);
           }
+          continue;
         }
         this.queue.splice(this.queue.indexOf(item), 1);
         if (!(await item.ready())) {
           item.resolve(SKIPPED);
           continue;
         }
-        this.lastFire = performance.now();
-        this.ring[this.ringIndex] = this.lastFire;
+        const fired = performance.now();
+        // Spend a token: the bucket never holds more than `burst`, so idle time buys no big burst.
+        this.virtual = Math.max(this.virtual, fired - (this.burst - 1) * this.minGapMs) + this.minGapMs;
+        this.ring[this.ringIndex] = fired;
         this.ringIndex = (this.ringIndex + 1) % this.ring.length;
-        item.fire().then(item.resolve, () => item.resolve(SKIPPED));
+        this.inFlight++;
+        item
+          .fire()
+          .then(item.resolve, () => item.resolve(SKIPPED))
+          .finally(() => this.inFlight--);
       }
     } finally {
       this.running = false;
@@ -110,5 +115,7 @@ export function pacerFor(senderId: string, limitPerSecond: number): SenderPacer 
   }
   pacer.resize(capacity);
   pacer.minGapMs = 750 / limitPerSecond;
+  pacer.burst = Math.max(2, Math.round(limitPerSecond / 40));
+  pacer.maxInFlight = Math.max(10, Math.round(limitPerSecond / 10));
   return pacer;
 }

@@ -88,20 +88,18 @@ export async function createSender(
   return id;
 }
 
-/** Creates an approved template row when the WhatsApp module's table exists, else a minimal one. */
+/** A template row in the WhatsApp module's `templates` table, with the given review status. */
 export async function approveTemplate(
   runtime: Runtime,
   workspaceId: string,
   name: string,
   options: { language?: string; status?: string; category?: string } = {},
 ): Promise<void> {
-  await runtime.pg.exec(`CREATE TABLE IF NOT EXISTS templates (
-    workspace_id text NOT NULL, name text NOT NULL, language text NOT NULL, status text NOT NULL,
-    category text NOT NULL, PRIMARY KEY (workspace_id, name, language))`);
   await runtime.pg.query(
-    `INSERT INTO templates (workspace_id, name, language, status, category) VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (workspace_id, name, language) DO UPDATE SET status = EXCLUDED.status, category = EXCLUDED.category`,
+    `INSERT INTO templates (id, workspace_id, name, language, status, category, body) VALUES ($1, $2, $3, $4, $5, $6, 'Hello {{1}}')
+     ON CONFLICT (workspace_id, channel, name, language) DO UPDATE SET status = EXCLUDED.status, category = EXCLUDED.category`,
     [
+      newId('tpl', 12),
       workspaceId,
       name,
       options.language ?? 'en_US',
