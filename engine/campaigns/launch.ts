@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { listRates, rateFor } from '../metrics/rates.ts';
 import type { Runtime } from '../runtime.ts';
 import { createSnapshot } from '../segments/audiences.ts';
+import { stoChooserWithFallback } from '../sto/index.ts';
 import type { SendTimeChooser } from '../sto/types.ts';
 import type { Sql } from '../stores/postgres.ts';
 import { quietUntil, TIER_LIMITS } from '../throttle/index.ts';
@@ -423,7 +424,8 @@ export async function launchCampaign(
   const start = scheduleStart(campaign.schedule, now);
   const times = new Map<string, { at: Date; exploration: boolean; propensity: number }>();
   if (campaign.schedule.type === 'optimal') {
-    const chooser = deps.chooser ?? workspaceBestHourChooser(runtime);
+    // The fitted send-time model where a fit exists; the workspace's best hour until then.
+    const chooser = deps.chooser ?? stoChooserWithFallback(runtime, workspaceBestHourChooser(runtime));
     const plans = await chooser.choose({
       workspaceId,
       contacts: eligible.map((c) => ({ id: c.id, timezone: c.timezone || null, country: c.country || null })),
