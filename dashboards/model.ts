@@ -4,6 +4,8 @@
  * turns it into chart tables; specs.ts draws them. Every figure the page shows as a number is copied
  * from campaignMetrics(), so it equals what GET /v1/metrics/campaigns/{id} reports.
  */
+import type { Funnel } from '../engine/metrics/index.ts';
+
 export interface CampaignInfo {
   id: string;
   name: string;
@@ -14,23 +16,10 @@ export interface CampaignInfo {
 }
 
 /** engine/metrics definitions: sent = accepted attempts; rates as metrics computes them. */
-export interface FunnelCounts {
+export interface FunnelCounts extends Funnel {
   /** Contacts in the launched audience (treatment and holdout). */
   audience: number;
   holdout: number;
-  /** Every send attempt. */
-  attempted: number;
-  /** Attempts the provider accepted. */
-  sent: number;
-  delivered: number;
-  read: number;
-  replied: number;
-  /** Refused at send time or reported failed afterwards (final state). */
-  failed: number;
-  delivery_rate: number | null;
-  read_rate: number | null;
-  reply_rate: number | null;
-  failure_rate: number | null;
 }
 
 export interface FailureCount {

@@ -3,6 +3,7 @@
  * consent, and write the send ledger; or, for a review, report what a launch would do.
  */
 import { createHash } from 'node:crypto';
+import type { ContactRow as StoredContactRow } from '../contacts/store.ts';
 import { listRates, rateFor } from '../metrics/rates.ts';
 import type { Runtime } from '../runtime.ts';
 import { createSnapshot } from '../segments/audiences.ts';
@@ -77,17 +78,18 @@ const CONTACT_SELECT = `contact_id,
   argMax(attr_numbers, version) AS attr_numbers, argMax(attr_booleans, version) AS attr_booleans,
   argMax(tags, version) AS tags, argMax(lists, version) AS lists`;
 
-type ContactRow = {
-  contact_id: string;
-  phone: string;
-  external_id: string;
-  country: string;
-  language: string;
-  timezone: string;
-  attr_strings: Record<string, string>;
-  attr_numbers: Record<string, number>;
-  attr_booleans: Record<string, boolean>;
-};
+type ContactRow = Pick<
+  StoredContactRow,
+  | 'contact_id'
+  | 'phone'
+  | 'external_id'
+  | 'country'
+  | 'language'
+  | 'timezone'
+  | 'attr_strings'
+  | 'attr_numbers'
+  | 'attr_booleans'
+>;
 
 /** The frozen audience: the snapshot's contacts with what sending needs. */
 async function resolveAudience(
