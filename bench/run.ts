@@ -8,7 +8,7 @@ const dir = fileURLToPath(new URL('.', import.meta.url));
 const args = process.argv.slice(2);
 const sizeIndex = args.indexOf('--size');
 const size = sizeIndex >= 0 ? args[sizeIndex + 1] : 'small';
-const names = args.filter((arg, i) => !arg.startsWith('--') && i !== sizeIndex + 1 && i !== sizeIndex);
+const names = args.filter((arg, i) => !arg.startsWith('--') && (sizeIndex < 0 || i !== sizeIndex + 1));
 const all = readdirSync(dir)
   .filter((file) => file.endsWith('.bench.ts'))
   .map((file) => file.replace(/\.bench\.ts$/, ''))
