@@ -56,7 +56,7 @@ async function generate(runtime: Runtime, workspace: Workspace, options: Generat
 export function registerDemoCommands(program: Command): void {
   const demo = program
     .command('demo')
-    .description('Build the demo workspace (20,000 contacts, 60 days of events) and print how to use it')
+    .description('Build the demo workspace, run a broadcast through the simulator and serve its dashboard')
     .option('--contacts <n>', 'contacts to generate (default 20000)')
     .option('--days <n>', 'days of event history (default 60)')
     .option('--seed <n>', 'random seed; the same seed and day give the same data (default 42)')
