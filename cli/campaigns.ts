@@ -1,6 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
+import { uploadCampaignAudience } from '../engine/campaigns/audience-upload.ts';
 import {
   campaignProgress,
   cancelCampaign,
@@ -13,7 +15,9 @@ import { CampaignError, type CampaignInput } from '../engine/campaigns/types.ts'
 import type { Runtime } from '../engine/runtime.ts';
 import { startBoss } from '../jobs/boss.ts';
 import { startDispatcher } from '../jobs/dispatch/index.ts';
+import { importBar } from './contacts.ts';
 import { print, withRuntime } from './core.ts';
+import { resolveWorkspace } from './workspace.ts';
 
 const ACTOR = `cli:${process.env.USER ?? 'user'}`;
 const FINISHED = ['completed', 'cancelled', 'failed'];
@@ -95,6 +99,45 @@ export function registerCampaignCommands(program: Command): void {
             };
         if (!input.name) throw new Error('give --file or --name');
         print(await createCampaign(runtime.pg, options.workspace!, input, ACTOR));
+      });
+    });
+
+  campaign
+    .command('audience')
+    .description("Upload a CSV of contacts as a draft's audience: the rows are imported and become a list")
+    .requiredOption('--workspace <id>', 'workspace id')
+    .requiredOption('--id <campaign>', 'campaign id (a draft)')
+    .requiredOption('--csv <file>', 'contacts CSV (header row first), as for `chorus import contacts`')
+    .option('--map <mapping>', 'column=target pairs, as for `chorus import contacts`')
+    .option('--list <name>', 'the list to fill (default campaign:<id>)')
+    .action(async (options: { workspace: string; id: string; csv: string; map?: string; list?: string }) => {
+      await run(async (runtime) => {
+        const workspace = await resolveWorkspace(runtime, options.workspace);
+        const size = statSync(options.csv).size;
+        const progress = process.stderr.isTTY ? importBar('contacts', size) : undefined;
+        const result = await uploadCampaignAudience(
+          runtime,
+          workspace,
+          options.id,
+          createReadStream(options.csv),
+          {
+            mapping: options.map,
+            list: options.list,
+            fileName: basename(options.csv),
+            bytesTotal: size,
+            onProgress: (j) => progress?.update(j.bytes_read, { rows: j.rows_processed }),
+          },
+          ACTOR,
+        ).finally(() => progress?.stop());
+        const job = result.import;
+        print({
+          campaign: options.id,
+          audience: result.campaign.audience,
+          import: job.id,
+          imported: job.rows_imported,
+          rejected: job.rows_rejected,
+          errors: job.rows_rejected ? `GET /v1/imports/${job.id}/errors?format=csv` : undefined,
+        });
       });
     });
 

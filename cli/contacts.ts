@@ -19,7 +19,8 @@ import { ValidationError } from '../engine/validation.ts';
 import { print, withRuntime } from './core.ts';
 import { resolveWorkspace, WORKSPACE_OPTION } from './workspace.ts';
 
-function bar(label: string, total: number) {
+/** A byte-based progress bar for streamed file imports. */
+export function importBar(label: string, total: number) {
   const progress = new cliProgress.SingleBar(
     {
       format: `${label} [{bar}] {percentage}% | {value}/{total} {unit} | {rows} rows`,
@@ -64,7 +65,7 @@ export function registerContactCommands(program: Command): void {
         await withRuntime(async (runtime) => {
           const workspace = await resolveWorkspace(runtime, options.workspace);
           const size = statSync(file).size;
-          const progress = process.stderr.isTTY ? bar('contacts', size) : undefined;
+          const progress = process.stderr.isTTY ? importBar('contacts', size) : undefined;
           const job = await importContacts(runtime, workspace, createReadStream(file), {
             mapping: options.map,
             fileName: basename(file),
@@ -105,7 +106,7 @@ export function registerContactCommands(program: Command): void {
       await withRuntime(async (runtime) => {
         const workspace = await resolveWorkspace(runtime, options.workspace);
         const size = statSync(file).size;
-        const progress = process.stderr.isTTY ? bar('events', size) : undefined;
+        const progress = process.stderr.isTTY ? importBar('events', size) : undefined;
         let bytes = 0;
         const counter = new Transform({
           transform(chunk: Buffer, _e, done) {

@@ -166,4 +166,70 @@ describe.each(postgresTargets)('campaigns API on $name', ({ url }) => {
     expect((await call('POST', `/v1/campaigns/${id}/pause`)).statusCode).toBe(409);
     expect((await call('GET', '/v1/campaigns/cmp_missing')).statusCode).toBe(404);
   });
+
+  const upload = (id: string, csv: string, query = '') =>
+    api.app.inject({
+      method: 'POST',
+      url: `/v1/campaigns/${id}/audience/csv${query}`,
+      headers: { ...api.auth, 'content-type': 'text/csv' },
+      payload: csv,
+    });
+
+  it('takes a CSV upload as a draft audience: the rows become a list, bad rows are reported', async () => {
+    const id = (await call('POST', '/v1/campaigns', draft('uploaded'))).json().id;
+    const csv = [
+      'phone,first_name,consent',
+      `${phoneOf(100)},Asha,yes`,
+      `${phoneOf(101)},Ravi,yes`,
+      'not-a-phone,Bad,yes',
+      `${phoneOf(0)},N0,yes`,
+    ].join('\n');
+    const mapping = '?mapping=first_name%3Dignore,consent%3Dconsent.whatsapp.marketing';
+    const response = await upload(id, csv, mapping);
+    expect(response.statusCode).toBe(201);
+    const body = response.json();
+    expect(body.list).toBe(`campaign:${id}`);
+    expect(body.import).toMatchObject({ status: 'completed', rows_imported: 3, rows_rejected: 1 });
+    expect(body.campaign.audience).toEqual({ type: 'lists', lists: [`campaign:${id}`] });
+    const errors = (await call('GET', `/v1/imports/${body.import.id}/errors`)).json().data;
+    expect(errors).toEqual([expect.objectContaining({ row: 4, column: 'phone' })]);
+    // An existing contact keeps its tags and joins the list; the review counts exactly the file's rows.
+    const review = (await call('POST', `/v1/campaigns/${id}/review`)).json();
+    expect(review.audience_count).toBe(3);
+    const again = await upload(id, csv, mapping);
+    expect(again.json().import).toMatchObject({ rows_imported: 3, contacts_created: 0, contacts_updated: 0 });
+    expect((await call('POST', `/v1/campaigns/${id}/review`)).json().audience_count).toBe(3);
+    const audit = (await call('GET', `/v1/campaigns/${id}`)).json().audit;
+    expect(audit.map((a: { action: string }) => a.action)).toEqual(['create', 'update', 'update']);
+  });
+
+  it('refuses an upload that lands no row, a bad list name, a non-CSV body and a launched campaign', async () => {
+    const id = (await call('POST', '/v1/campaigns', draft('upload refusals'))).json().id;
+    const nothing = await upload(id, 'phone\nnope\nstill-nope\n');
+    expect(nothing.statusCode).toBe(422);
+    expect(nothing.json().detail).toMatch(/no row of the file was imported/);
+    const badHeader = await upload(id, 'colour\nred\n');
+    expect(badHeader.statusCode).toBe(422);
+    const badList = await upload(id, `phone\n${phoneOf(102)}\n`, '?list=%21bad');
+    expect(badList.statusCode).toBe(422);
+    expect(badList.json().errors[0].path).toBe('/querystring/list');
+    const notCsv = await call('POST', `/v1/campaigns/${id}/audience/csv`, { phone: phoneOf(1) });
+    expect(notCsv.statusCode).toBe(415);
+    expect((await call('GET', `/v1/campaigns/${id}`)).json().audience).toEqual({
+      type: 'tags',
+      tags: ['vip'],
+    });
+    const launched = (
+      await call(
+        'POST',
+        '/v1/campaigns',
+        draft('upload after launch', {
+          schedule: { type: 'at', at: '2031-06-01T10:00', timezone: 'Asia/Kolkata' },
+        }),
+      )
+    ).json().id;
+    expect((await call('POST', `/v1/campaigns/${launched}/launch`)).statusCode).toBe(200);
+    expect((await upload(launched, `phone\n${phoneOf(103)}\n`)).statusCode).toBe(409);
+    expect((await upload('cmp_missing', `phone\n${phoneOf(103)}\n`)).statusCode).toBe(404);
+  });
 });

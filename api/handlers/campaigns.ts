@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import { uploadCampaignAudience as uploadAudience } from '../../engine/campaigns/audience-upload.ts';
 import {
   campaignProgress,
   cancelCampaign as cancelEngine,
@@ -15,6 +16,7 @@ import {
 } from '../../engine/campaigns/model.ts';
 import { type Campaign, CampaignError, type CampaignInput } from '../../engine/campaigns/types.ts';
 import { kickLocalDispatchers } from '../../jobs/dispatch/index.ts';
+import { withCsvBody } from '../csv-body.ts';
 import { conflict, notFound, unprocessable } from '../problem.ts';
 import type { Handler } from '../types.ts';
 
@@ -29,7 +31,7 @@ function toProblem(error: unknown): never {
   if (error instanceof CampaignError) {
     const errors = error.errors.map((e) => ({
       ...e,
-      path: e.path.startsWith('/body') ? e.path : `/body${e.path}`,
+      path: /^\/(body|querystring)/.test(e.path) ? e.path : `/body${e.path}`,
     }));
     if (error.kind === 'not_found') throw notFound(error.message);
     if (error.kind === 'conflict') throw conflict(error.message, errors);
@@ -138,3 +140,24 @@ export const getCampaignProgress: Handler<'getCampaignProgress'> = async ({ runt
     status: 200,
     body: (await campaignProgress(runtime.pg, workspace.id, params.id)) as never,
   }));
+
+export const uploadCampaignAudience: Handler<'uploadCampaignAudience'> = async ({
+  runtime,
+  workspace,
+  params,
+  query,
+  request,
+}) =>
+  guard(() =>
+    withCsvBody(request, async (body, size) => ({
+      status: 201,
+      body: (await uploadAudience(
+        runtime,
+        workspace,
+        params.id,
+        body,
+        { mapping: query.mapping, fileName: query.file_name, list: query.list, ...size },
+        actorOf(request),
+      )) as never,
+    })),
+  );

@@ -61,6 +61,8 @@ export interface ImportOptions {
   onProgress?: (job: ImportJob) => void;
   /** Called once the header is read and the mapping is valid, with the job id. */
   onStart?: (job: ImportJob) => void;
+  /** Lists every imported row joins, besides those its own columns name (a campaign's uploaded audience). */
+  lists?: string[];
 }
 
 const JOB_COLUMNS = `id, workspace_id, kind, status, file_name, mapping, rows_processed, rows_imported, rows_rejected,
@@ -438,6 +440,7 @@ export async function importContacts(
       counts.processed++;
       const row = info.records;
       const built = buildInput(record, header, targets, schema, row, source, errors);
+      if (built && options.lists?.length) built.lists = [...(built.lists ?? []), ...options.lists];
       if (built) pending.push({ row, input: built });
       else counts.rejected++;
       if (pending.length >= batchSize) await flush();
