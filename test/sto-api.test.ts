@@ -94,6 +94,28 @@ describe.each(postgresTargets)('send-time API on $name', ({ url }) => {
     expect(body).toMatchObject({ source: 'cohort', history: { sends: 0, engaged: 0 }, local_hour: 19 });
   });
 
+  it("a contact whose zone is unknown gets the workspace's, and says so", async () => {
+    // +1 spans several zones: the contact is stored without one
+    const created = await api.app.inject({
+      method: 'POST',
+      url: '/v1/contacts/batch',
+      headers: api.auth,
+      payload: { contacts: [{ phone: '+12125550123' }] },
+    });
+    const [id] = created.json().ids;
+    const response = await sendTime(id, `${fullDay}&quiet_start=22&quiet_end=8`);
+    expect(response.statusCode).toBe(200);
+    const body = response.json();
+    expect(body).toMatchObject({ timezone: api.workspace.timezone, timezone_source: 'workspace' });
+    const local = Number(
+      new Intl.DateTimeFormat('en-GB', { hour: '2-digit', hourCycle: 'h23', timeZone: body.timezone }).format(
+        new Date(body.at),
+      ),
+    );
+    expect(local).toBe(body.local_hour);
+    expect(local >= 8 && local < 22).toBe(true);
+  });
+
   it('honours the workspace quiet hours and a narrow window', async () => {
     await setStoSettings(api.runtime.pg, api.workspace.id, { quietHours: { start: 18, end: 9 } });
     const body = (await sendTime(reader, fullDay)).json();
