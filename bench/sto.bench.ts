@@ -15,7 +15,7 @@ import { buildPolicies, evaluateSendTime, POLICIES } from '../engine/sto/evaluat
 import { fitSendTime, latestFit } from '../engine/sto/fit.ts';
 import { loadHistories, loadModel } from '../engine/sto/model.ts';
 import { simulatedPopulation, trueReadRate, writeSimulatedHistory } from '../engine/sto/simulation.ts';
-import { candidatesFor } from '../engine/sto/slots.ts';
+import { candidatesFor, hourOfSlot } from '../engine/sto/slots.ts';
 import { createWorkspace } from '../engine/workspaces.ts';
 
 const args = process.argv.slice(2);
@@ -140,18 +140,40 @@ async function quality() {
     `${JSON.stringify({ history: results.history, quality_fit: results.quality_fit, true_engagement: results.true_engagement }, null, 1)}\n`,
   );
   t = performance.now();
-  const { fit: _f, ...evaluation } = await evaluateSendTime(runtime, ws, {
+  const {
+    fit: _f,
+    choices,
+    ...evaluation
+  } = await evaluateSendTime(runtime, ws, {
     until,
     testDays: 14,
     quietHours,
     bootstrap: 300,
+    keepChoices: true,
   });
+  // the measured truth the estimates are judged by: each policy's true read rate on the test contexts
+  const profiles = new Map(population.map((c) => [c.id, c.profile]));
+  const truth = Object.fromEntries(
+    POLICIES.filter((name) => name !== 'random').map((name) => {
+      const i = POLICIES.indexOf(name);
+      let sum = 0;
+      for (const { send, slots } of choices!)
+        sum += profiles.get(send.contact_id)!.readProbabilityAt(hourOfSlot(slots[i]!), send.local_weekday);
+      const ips = evaluation.policies[i]!.ips;
+      const snips = evaluation.policies[i]!.snips;
+      const rate = sum / choices!.length;
+      const inside = (ci: [number, number] | null) => ci !== null && rate >= ci[0] && rate <= ci[1];
+      return [name, { truth: rate, in_ips_interval: inside(ips.ci), in_snips_interval: inside(snips.ci) }];
+    }),
+  );
   results.evaluation = {
     seconds: seconds(t),
     test: evaluation.test,
     policies: evaluation.policies,
     lifts: evaluation.lifts,
+    truth_on_test_contexts: truth,
   };
+  process.stdout.write(`${JSON.stringify({ truth_on_test_contexts: truth })}\n`);
 }
 
 /** Fit time at scale: synthetic sends and reads written inside ClickHouse, then timed fits. */
