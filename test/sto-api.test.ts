@@ -3,6 +3,7 @@ import { evaluateSendTime, saveEvaluation } from '../engine/sto/evaluate.ts';
 import { fitSendTime } from '../engine/sto/fit.ts';
 import { setStoSettings } from '../engine/sto/settings.ts';
 import { openTestApi, postgresTargets, type TestApi } from './helpers/runtime.ts';
+import { writeDailySends } from './helpers/sto.ts';
 
 describe.each(postgresTargets)('send-time API on $name', ({ url }) => {
   let api: TestApi;
@@ -24,37 +25,10 @@ describe.each(postgresTargets)('send-time API on $name', ({ url }) => {
     expect(created.statusCode).toBe(200);
     [reader, newcomer] = created.json().ids;
     // the reader reads every send at 19:00 Kolkata (13:30Z) and none at 10:00 (04:30Z)
-    const ws = api.workspace.id;
-    const sends: Record<string, unknown>[] = [];
-    const statuses: Record<string, unknown>[] = [];
-    for (let d = 1; d <= 20; d++) {
-      for (const [utc, read] of [
-        ['13:30', true],
-        ['04:30', false],
-      ] as const) {
-        const id = `s${d}_${utc}`;
-        const at = `2026-06-${String(d).padStart(2, '0')}T${utc}:00Z`;
-        sends.push({
-          workspace_id: ws,
-          send_id: id,
-          contact_id: reader,
-          country: 'IN',
-          timezone: 'Asia/Kolkata',
-          provider_message_id: id,
-          outcome: 'accepted',
-          sent_at: at,
-        });
-        if (read)
-          statuses.push({
-            workspace_id: ws,
-            provider_message_id: id,
-            status: 'read',
-            ts: new Date(Date.parse(at) + 600_000).toISOString(),
-          });
-      }
-    }
-    await api.runtime.ch.insert('sends', sends);
-    await api.runtime.ch.insert('message_statuses', statuses);
+    await writeDailySends(api.runtime, api.workspace.id, reader, [
+      ['13:30', true],
+      ['04:30', false],
+    ]);
   });
   afterAll(async () => api?.close());
 

@@ -8,6 +8,7 @@ import { createWorkspace } from '../engine/workspaces.ts';
 import { type RunningSimulator, startSimulator } from '../simulator/server.ts';
 import { createSender, phoneOf, seedContacts } from './helpers/campaigns.ts';
 import { openTestRuntime, type TestRuntime } from './helpers/runtime.ts';
+import { writeDailySends } from './helpers/sto.ts';
 
 // Campaigns with `schedule: {type: "optimal"}`: each contact's send is queued at the model's hour,
 // inside the window and out of quiet hours; bad windows are refused before anything is written.
@@ -37,35 +38,10 @@ describe('optimal send time in campaigns', () => {
       { id: 'night', phone: '+12125550100', country: 'US', timezone: 'America/New_York', tags: ['t'] },
     ]);
     // the reader reads every send at 11:00 Kolkata (05:30Z) and none at 09:00 (03:30Z)
-    const sends: Record<string, unknown>[] = [];
-    const statuses: Record<string, unknown>[] = [];
-    for (let d = 1; d <= 20; d++)
-      for (const [utc, read] of [
-        ['05:30', true],
-        ['03:30', false],
-      ] as const) {
-        const id = `s${d}_${utc}`;
-        const at = `2026-06-${String(d).padStart(2, '0')}T${utc}:00Z`;
-        sends.push({
-          workspace_id: ws,
-          send_id: id,
-          contact_id: 'reader',
-          country: 'IN',
-          timezone: 'Asia/Kolkata',
-          provider_message_id: id,
-          outcome: 'accepted',
-          sent_at: at,
-        });
-        if (read)
-          statuses.push({
-            workspace_id: ws,
-            provider_message_id: id,
-            status: 'read',
-            ts: new Date(Date.parse(at) + 600_000).toISOString(),
-          });
-      }
-    await runtime.ch.insert('sends', sends);
-    await runtime.ch.insert('message_statuses', statuses);
+    await writeDailySends(runtime, ws, 'reader', [
+      ['05:30', true],
+      ['03:30', false],
+    ]);
     await fitSendTime(runtime, ws, { until: new Date('2026-06-30T00:00:00Z') });
   });
   afterAll(async () => {
