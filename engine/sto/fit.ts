@@ -175,16 +175,21 @@ export async function engagedSendsQuery(
     default_tz: input.defaultTimezone,
     far: FAR_FUTURE,
   };
-  const zoneRows = await ch.rows<{ timezone: string }>(
-    `SELECT DISTINCT timezone FROM ${db}.sends
+  const [seen] = await ch.rows<{ zones: string[]; countries: string[] }>(
+    `SELECT groupUniqArray(timezone) AS zones, groupUniqArray(country) AS countries FROM ${db}.sends
      WHERE workspace_id = {ws:String} AND sent_at >= {since:DateTime64(3)} AND sent_at < {cutoff:DateTime64(3)}`,
     params,
   );
-  const zones = zoneRows.map((r) => r.timezone).filter(isValidTimeZone);
-  await writeOffsets(ch, [...new Set([...zones, input.defaultTimezone])], input.since, input.until);
+  const zones = (seen?.zones ?? []).filter(isValidTimeZone);
+  const zoneCodes = [...new Set([...zones, input.defaultTimezone])];
+  await writeOffsets(ch, zoneCodes, input.since, input.until);
   const events = input.events;
+  // tz_code and country_code: 1-based positions in zone_codes and country_codes (0 for a country first
+  // seen after the lookup), so aggregations keep two small integers instead of strings
   const sendsInRange = `SELECT send_id, contact_id, sent_at, provider_message_id, country, exploration, propensity,
-           if(timezone IN {zones:Array(String)}, timezone, {default_tz:String}) AS tz
+           if(timezone IN {zones:Array(String)}, timezone, {default_tz:String}) AS tz,
+           toUInt16(indexOf({zone_codes:Array(String)}, tz)) AS tz_code,
+           toUInt16(indexOf({country_codes:Array(String)}, country)) AS country_code
          FROM ${db}.sends FINAL
          WHERE workspace_id = {ws:String} AND outcome = 'accepted'
            AND sent_at >= {since:DateTime64(3)} AND sent_at < {cutoff:DateTime64(3)}
@@ -211,6 +216,7 @@ export async function engagedSendsQuery(
     : `toDateTime64({far:String}, 3, 'UTC')`;
   const sql = `
        SELECT s.send_id AS send_id, s.contact_id AS contact_id, s.sent_at AS sent_at, s.tz AS tz, s.country AS country,
+         s.tz_code AS tz_code, s.country_code AS country_code,
          s.exploration AS exploration, s.propensity AS propensity,
          ifNull(o.offset_seconds, 0) AS offset,
          addSeconds(s.sent_at, offset) AS local_at,
@@ -227,7 +233,10 @@ export async function engagedSendsQuery(
          GROUP BY message_key
        ) AS st ON cityHash64(s.provider_message_id) = st.message_key
        ${eventJoin}`;
-  return { sql, params: { ...params, zones } };
+  return {
+    sql,
+    params: { ...params, zones, zone_codes: zoneCodes, country_codes: seen?.countries ?? [] },
+  };
 }
 
 interface FitInput {
@@ -266,15 +275,14 @@ async function runFit(ch: ClickHouseStore, input: FitInput) {
   await ch.command(
     `INSERT INTO ${db}.sto_contact_slots
        (workspace_id, fit_id, contact_id, slot, sends, engaged, timezone, country, last_sent_at, last_engaged_at, last_engaged_hour)
-     SELECT {ws:String}, {fit:String}, any(contact_id), slot, count(), countIf(engaged),
-       argMax(tz, sent_at), argMax(country, sent_at), max(sent_at),
-       if(countIf(engaged) > 0, maxIf(engaged_at, engaged), NULL),
-       if(countIf(engaged) > 0, toInt8(toHour(argMaxIf(engaged_local, engaged_at, engaged))), -1)
+     SELECT {ws:String}, {fit:String}, contact_id, slot, count(), countIf(engaged),
+       {zone_codes:Array(String)}[argMax(tz_code, sent_at)], {country_codes:Array(String)}[argMax(country_code, sent_at)],
+       max(sent_at), if(countIf(engaged) > 0, maxIf(engaged_at, engaged), NULL),
+       if(countIf(engaged) > 0, toInt8(argMaxIf(toHour(engaged_local), engaged_at, engaged)), -1)
      FROM (${features.sql})
-     -- grouped on a fixed-width key (the id's 64-bit hash and the slot): at 1M contacts, ~20M groups
-     -- keyed on (String, UInt8) took several times the CPU; past 2 GB the groups spill to disk rather
-     -- than exhaust a shared machine's memory
-     GROUP BY cityHash64(contact_id), slot
+     -- at 1M contacts, ~20M groups: their states hold small integers and times only (the zone and
+     -- country as codes), and past 2 GB they spill to disk rather than exhaust a shared machine's memory
+     GROUP BY contact_id, slot
      SETTINGS join_use_nulls = 1, do_not_merge_across_partitions_select_final = 1,
        max_bytes_before_external_group_by = 2147483648`,
     { ...params, ...features.params },
