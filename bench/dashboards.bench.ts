@@ -4,7 +4,7 @@
 // `npm run bench -- dashboards [--size small|full]`; raw figures in bench/results/dashboards.json.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { chromium } from 'playwright-core';
 import { seedCampaignFixture } from '../dashboards/fixtures.ts';
 import { openTestApi } from '../test/helpers/runtime.ts';
@@ -23,6 +23,7 @@ if (!existsSync(CHROMIUM)) {
   process.exit(0);
 }
 
+const loadAtStart = loadavg();
 const api = await openTestApi();
 const browser = await chromium.launch({
   executablePath: CHROMIUM,
@@ -77,6 +78,9 @@ try {
     size,
     sends,
     machine: { cpus: cpus().length, memory_gib: Math.round(totalmem() / 2 ** 30), node: process.version },
+    load_average: { at_start: loadAtStart, at_end: loadavg() },
+    // this process only (server, chdb, PGlite); Chromium's drawing runs in its own processes
+    process_cpu_seconds: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1e4) / 100,
     seed_ms: Math.round(seedMs),
     server_load_ms: Math.round(loadMs),
     json_bytes: jsonBytes,

@@ -14,7 +14,7 @@ import type { Workspace } from '../engine/workspaces.ts';
 import { startBoss, startWorkers } from '../jobs/boss.ts';
 import { type DispatcherHandle, startDispatcher } from '../jobs/dispatch/index.ts';
 import { queues } from '../jobs/queues.ts';
-import { type RunningSimulator, startSimulator } from '../simulator/server.ts';
+import { startSimulatorThread } from './demo-simulator.ts';
 import { createDashboardToken } from './token.ts';
 
 /**
@@ -28,7 +28,7 @@ export interface CampaignDemoOptions {
   host?: string;
   /** Simulated seconds per real second (reads and replies come hours after a send). */
   simSpeed?: number;
-  /** Sender throughput in messages per second. */
+  /** Sender throughput in messages per second (default 1,000, the simulator number's limit). */
   throughput?: number;
   /** Give up waiting for statuses after this long (the dashboard shows whatever arrived). */
   settleTimeoutMs?: number;
@@ -51,7 +51,6 @@ const DEMO_TEMPLATE = {
       text: 'Hi {{1}}, our spring sale is on: 20% off everything until Sunday.',
       example: { body_text: [['Asha']] },
     },
-    // No STOP button: the simulator's fast clock stamps opt-outs in our future, which consent refuses.
     { type: 'BUTTONS' as const, buttons: [{ type: 'QUICK_REPLY' as const, text: 'Show me' }] },
   ],
 };
@@ -84,10 +83,10 @@ export async function runCampaignDemo(
       portfolio_id: 'pf_demo',
       access_token: 'demo-token',
       app_secret: appSecret,
-      throughput_mps: options.throughput ?? 400,
+      throughput_mps: options.throughput ?? 1000,
       tier: 'TIER_UNLIMITED',
     });
-    const sim: RunningSimulator = await startSimulator({
+    const sim = await startSimulatorThread({
       port: 0,
       seed: `demo-${workspace.id}`,
       appSecret,
@@ -95,9 +94,8 @@ export async function runCampaignDemo(
       templates: [DEMO_TEMPLATE],
       tier: 'TIER_UNLIMITED',
       marketingPerUserPerDay: 1_000,
-      // No marketing opt-outs: their webhooks carry the fast clock's future timestamps, which consent
-      // refuses, and a refused event holds back its whole webhook batch (see the report to the lead).
-      recipientRates: { notOnWhatsApp: 0.03, stoppedMarketing: 0 },
+      // The simulator's usual people: some not on WhatsApp, some who stopped marketing (131050), and
+      // annoyed readers who reply STOP; opt-outs stamped by its fast clock are clamped to our now.
       numbers: [{ id: '1001', throughputMps: 1000, portfolioId: 'pf_demo' }],
       clock: { speed: options.simSpeed ?? 1200 },
     });
@@ -161,18 +159,18 @@ export async function runCampaignDemo(
     bar.stop();
     log(`campaign ${progress.state}; waiting for statuses, replies and conversions…`);
 
-    // Reads keep arriving for (simulated) hours; stop once the read count holds still for a while.
+    // Reads keep arriving for (simulated) hours, a few seconds at the fast clock; stop once the funnel
+    // holds still for three seconds running.
     const deadline = Date.now() + (options.settleTimeoutMs ?? 90_000);
-    let last = -1;
+    let last = '';
     let still = 0;
-    while (Date.now() < deadline && still < 4) {
-      await sleep(2000);
+    while (Date.now() < deadline && still < 3) {
+      await sleep(1000);
       const current = await funnel(runtime, workspace.id, { campaignId: campaign.id });
-      still = current.read === last ? still + 1 : 0;
-      last = current.read;
-      log(
-        `  delivered ${current.delivered}, read ${current.read}, replied ${current.replied}, failed ${current.failed}`,
-      );
+      const line = `delivered ${current.delivered}, read ${current.read}, replied ${current.replied}, failed ${current.failed}`;
+      still = line === last ? still + 1 : 0;
+      if (line !== last) log(`  ${line}`);
+      last = line;
     }
     // The conversions view credits goal events through campaign_goals; record the goal (idempotent).
     await setCampaignGoal(runtime, workspace.id, campaign.id, {

@@ -1,6 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningDemo, runCampaignDemo } from '../dashboards/demo.ts';
+import { campaignProgress } from '../engine/campaigns/control.ts';
 import { getContacts, normalizePhone } from '../engine/contacts/index.ts';
-import { clearWorkspaceData, generateDemo, workspaceCounts } from '../engine/demo/index.ts';
+import {
+  clearWorkspaceData,
+  ensureDemoWorkspace,
+  generateDemo,
+  workspaceCounts,
+} from '../engine/demo/index.ts';
+import { failuresByCode, funnel } from '../engine/metrics/index.ts';
 import { createWorkspace, type Workspace } from '../engine/workspaces.ts';
 import { openTestRuntime, type TestRuntime } from './helpers/runtime.ts';
 
@@ -75,5 +83,51 @@ describe('demo data', () => {
     await clearWorkspaceData(runtime, b.id);
     expect(await workspaceCounts(runtime, b.id)).toEqual({ contacts: 0, events: 0 });
     expect((await workspaceCounts(runtime, a.id)).contacts).toBe(300);
+  });
+});
+
+describe('the live demo: simulator, broadcast, statuses and dashboard', () => {
+  let runtime: TestRuntime;
+  let demo: RunningDemo | undefined;
+  beforeAll(async () => {
+    runtime = await openTestRuntime();
+  });
+  afterAll(async () => {
+    await demo?.close();
+    await runtime?.close();
+  });
+
+  it('sends to every consenting contact and shows reads, replies, STOP opt-outs, failures and purchases', async () => {
+    const { workspace } = await ensureDemoWorkspace(runtime);
+    await generateDemo(runtime, workspace, { contacts: 1_000, days: 14, seed: 3 });
+    demo = await runCampaignDemo(runtime, workspace, { port: 0, settleTimeoutMs: 60_000, log: () => {} });
+    const campaignId = /\/dashboards\/campaigns\/([^#]+)#token=/.exec(demo.url)?.[1];
+    expect(campaignId).toBeDefined();
+    const progress = await campaignProgress(runtime.pg, workspace.id, campaignId!);
+    expect(progress.state).toBe('completed');
+    expect(progress.counts.queued + progress.counts.sending).toBe(0);
+    const f = await funnel(runtime, workspace.id, { campaignId });
+    expect(f.sent).toBeGreaterThan(600);
+    expect(f.delivered).toBeGreaterThan(f.sent * 0.8);
+    expect(f.read).toBeGreaterThan(0);
+    expect(f.replied).toBeGreaterThan(0);
+    // the simulator's people who stopped marketing fail with 131050; annoyed readers reply STOP
+    const failures = await failuresByCode(runtime, workspace.id, { campaignId });
+    expect(failures.map((x) => x.error_code)).toContain(131050);
+    const { rows } = await runtime.pg.query<{ n: string }>(
+      `SELECT count(*) AS n FROM consent_records WHERE workspace_id = $1 AND status = 'opted_out' AND actor = 'contact'
+         AND created_at > now() - interval '10 minutes'`,
+      [workspace.id],
+    );
+    expect(Number(rows[0]!.n)).toBeGreaterThan(0);
+    const [conversions] = await runtime.ch.rows<{ n: string }>(
+      `SELECT count() AS n FROM ${runtime.ch.database}.conversions WHERE workspace_id = {w:String} AND campaign_id = {c:String}`,
+      { w: workspace.id, c: campaignId },
+    );
+    expect(Number(conversions!.n)).toBeGreaterThan(0);
+    // the printed page is served (its data needs the token in the fragment, checked by the browser test)
+    const page = await fetch(demo.url.split('#')[0]!);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<html');
   });
 });

@@ -3,6 +3,7 @@ import { evaluateSendTime, saveEvaluation } from '../engine/sto/evaluate.ts';
 import { fitSendTime } from '../engine/sto/fit.ts';
 import { setStoSettings } from '../engine/sto/settings.ts';
 import { openTestApi, postgresTargets, type TestApi } from './helpers/runtime.ts';
+import { writeDailySends } from './helpers/sto.ts';
 
 describe.each(postgresTargets)('send-time API on $name', ({ url }) => {
   let api: TestApi;
@@ -24,37 +25,10 @@ describe.each(postgresTargets)('send-time API on $name', ({ url }) => {
     expect(created.statusCode).toBe(200);
     [reader, newcomer] = created.json().ids;
     // the reader reads every send at 19:00 Kolkata (13:30Z) and none at 10:00 (04:30Z)
-    const ws = api.workspace.id;
-    const sends: Record<string, unknown>[] = [];
-    const statuses: Record<string, unknown>[] = [];
-    for (let d = 1; d <= 20; d++) {
-      for (const [utc, read] of [
-        ['13:30', true],
-        ['04:30', false],
-      ] as const) {
-        const id = `s${d}_${utc}`;
-        const at = `2026-06-${String(d).padStart(2, '0')}T${utc}:00Z`;
-        sends.push({
-          workspace_id: ws,
-          send_id: id,
-          contact_id: reader,
-          country: 'IN',
-          timezone: 'Asia/Kolkata',
-          provider_message_id: id,
-          outcome: 'accepted',
-          sent_at: at,
-        });
-        if (read)
-          statuses.push({
-            workspace_id: ws,
-            provider_message_id: id,
-            status: 'read',
-            ts: new Date(Date.parse(at) + 600_000).toISOString(),
-          });
-      }
-    }
-    await api.runtime.ch.insert('sends', sends);
-    await api.runtime.ch.insert('message_statuses', statuses);
+    await writeDailySends(api.runtime, api.workspace.id, reader, [
+      ['13:30', true],
+      ['04:30', false],
+    ]);
   });
   afterAll(async () => api?.close());
 
@@ -92,6 +66,28 @@ describe.each(postgresTargets)('send-time API on $name', ({ url }) => {
   it('a contact without history gets its cohort', async () => {
     const body = (await sendTime(newcomer, fullDay)).json();
     expect(body).toMatchObject({ source: 'cohort', history: { sends: 0, engaged: 0 }, local_hour: 19 });
+  });
+
+  it("a contact whose zone is unknown gets the workspace's, and says so", async () => {
+    // +1 spans several zones: the contact is stored without one
+    const created = await api.app.inject({
+      method: 'POST',
+      url: '/v1/contacts/batch',
+      headers: api.auth,
+      payload: { contacts: [{ phone: '+12125550123' }] },
+    });
+    const [id] = created.json().ids;
+    const response = await sendTime(id, `${fullDay}&quiet_start=22&quiet_end=8`);
+    expect(response.statusCode).toBe(200);
+    const body = response.json();
+    expect(body).toMatchObject({ timezone: api.workspace.timezone, timezone_source: 'workspace' });
+    const local = Number(
+      new Intl.DateTimeFormat('en-GB', { hour: '2-digit', hourCycle: 'h23', timeZone: body.timezone }).format(
+        new Date(body.at),
+      ),
+    );
+    expect(local).toBe(body.local_hour);
+    expect(local >= 8 && local < 22).toBe(true);
   });
 
   it('honours the workspace quiet hours and a narrow window', async () => {

@@ -224,9 +224,11 @@ describe.each(postgresTargets)('fit and chooser on $name', ({ url }) => {
       sends: number;
       engaged: number;
       last_engaged_hour: number;
+      timezone: string;
+      country: string;
     }>(
-      `SELECT contact_id, slot, sends, engaged, last_engaged_hour FROM ${runtime.ch.database}.sto_contact_slots
-       WHERE fit_id = {fit:String} ORDER BY contact_id, slot`,
+      `SELECT contact_id, slot, sends, engaged, last_engaged_hour, timezone, country
+       FROM ${runtime.ch.database}.sto_contact_slots WHERE fit_id = {fit:String} ORDER BY contact_id, slot`,
       { fit: fit.fitId },
     );
     expect(
@@ -236,13 +238,15 @@ describe.each(postgresTargets)('fit and chooser on $name', ({ url }) => {
         Number(r.sends),
         Number(r.engaged),
         Number(r.last_engaged_hour),
+        r.timezone,
+        r.country,
       ]),
     ).toEqual([
-      ['A', 10, 11, 10, 11], // 10 reads within the hour (read at 11:00 local), one read too late
-      ['A', 16, 10, 0, -1],
-      ['B', 24 + 9, 4, 0, -1], // 09:00 local on weekends, nothing
-      ['B', 24 + 18, 4, 4, 20], // app_open 2 h later, at 20:00 local
-      ['C', 9, 1, 1, 9], // 08:00Z is 09:00 in London in June
+      ['A', 10, 11, 10, 11, 'Asia/Kolkata', 'IN'], // 10 reads within the hour (read at 11:00 local), one read too late
+      ['A', 16, 10, 0, -1, 'Asia/Kolkata', 'IN'],
+      ['B', 24 + 9, 4, 0, -1, 'America/New_York', 'US'], // 09:00 local on weekends, nothing
+      ['B', 24 + 18, 4, 4, 20, 'America/New_York', 'US'], // app_open 2 h later, at 20:00 local
+      ['C', 9, 1, 1, 9, 'Europe/London', 'GB'], // 08:00Z is 09:00 in London in June; no zone: the workspace's
     ]);
     const record = await latestFit(runtime, ws);
     expect(record?.id).toBe(fit.fitId);

@@ -212,6 +212,11 @@ async function plan(
       new Date(campaign.schedule.window_end).getTime() <= now.getTime()
     )
       errors.push({ path: '/schedule/window_end', message: 'the window has already closed' });
+    else if (
+      campaign.schedule.type === 'optimal' &&
+      new Date(campaign.schedule.window_end).getTime() - Math.max(start.getTime(), now.getTime()) < 3_600_000
+    )
+      errors.push({ path: '/schedule/window_end', message: 'less than an hour of the window is left' });
   }
   const sender = campaign.sender_id ? await loadSender(runtime.pg, campaign.sender_id) : undefined;
   if (!campaign.sender_id) errors.push({ path: '/sender_id', message: 'a sender is required to launch' });
@@ -442,6 +447,9 @@ export async function launchCampaign(
     for (const p of plans)
       times.set(p.contactId, { at: p.at, exploration: p.exploration, propensity: p.propensity });
   }
+  // A contact without a plan has the whole window in its quiet hours: skipped, never sent outside it.
+  const outsideWindow =
+    campaign.schedule.type === 'optimal' ? eligible.filter((c) => !times.has(c.id)).map((c) => c.id) : [];
 
   const updated = await runtime.pg.transaction(async (tx) => {
     for (let i = 0; i < eligible.length; i += 2_000) {
@@ -468,6 +476,12 @@ export async function launchCampaign(
         ],
       );
     }
+    if (outsideWindow.length)
+      await tx.query(
+        `UPDATE campaign_sends SET state = 'skipped', skip_reason = 'window_in_quiet_hours', final_at = now(), updated_at = now()
+          WHERE campaign_id = $1 AND contact_id = ANY($2::text[]) AND state = 'queued'`,
+        [campaign.id, outsideWindow],
+      );
     await tx.query(
       `UPDATE campaigns SET audience_count = $2, content = jsonb_set(content, '{template,category}', to_jsonb($3::text), false)
         WHERE id = $1 AND content ? 'template'`,

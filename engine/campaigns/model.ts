@@ -82,6 +82,9 @@ export function validateSchedule(schedule: Schedule, path: string): { path: stri
     if (Number.isNaN(start)) errors.push({ path: `${path}/window_start`, message: 'not a date-time' });
     if (Number.isNaN(end)) errors.push({ path: `${path}/window_end`, message: 'not a date-time' });
     if (start >= end) errors.push({ path: `${path}/window_end`, message: 'must be after window_start' });
+    // the send-time model chooses among hours: a window must hold at least one
+    else if (end - start < 3_600_000)
+      errors.push({ path: `${path}/window_end`, message: 'the window must be at least an hour long' });
   }
   return errors;
 }

@@ -276,6 +276,7 @@ export async function generateDemo(
   const platforms = ['android', 'android', 'android', 'ios', 'web'];
   const products = ['sneakers', 'headphones', 'phone_case', 'tshirt', 'backpack', 'watch', 'novel', 'coffee'];
 
+  let eventsInFlight: Promise<void> = Promise.resolve();
   for (let start = 0; start < options.contacts; start += chunk) {
     const inputs: ContactInput[] = [];
     const createdAt: string[] = [];
@@ -408,12 +409,21 @@ export async function generateDemo(
       delete e.contact_index;
       summary.events_by_name[e.name] = (summary.events_by_name[e.name] ?? 0) + 1;
     }
-    for (let i = 0; i < events.length; i += 100_000)
-      await runtime.ch.insert('events', events.slice(i, i + 100_000));
+    // ClickHouse parses and indexes one chunk's events on its own threads while this thread builds
+    // the next chunk; at most one chunk's insert is in flight
+    await eventsInFlight;
+    eventsInFlight = insertEvents(runtime, events);
+    eventsInFlight.catch(() => {}); // awaited (and thrown) at the next chunk or the end
     summary.contacts += inputs.length;
     summary.events += events.length;
     options.onProgress?.(summary.contacts, options.contacts);
   }
+  await eventsInFlight;
   summary.seconds = Math.round((Date.now() - started) / 100) / 10;
   return summary;
+}
+
+async function insertEvents(runtime: Runtime, events: Record<string, unknown>[]): Promise<void> {
+  for (let i = 0; i < events.length; i += 100_000)
+    await runtime.ch.insert('events', events.slice(i, i + 100_000));
 }

@@ -148,6 +148,9 @@ export async function fitSendTime(
  * `until`. Writes the zone offsets it needs first. Run with `join_use_nulls = 1` and
  * `do_not_merge_across_partitions_select_final = 1` (a send's copies share sent_at, so its month
  * partition: FINAL need not merge across partitions, which at 30M sends is most of its cost).
+ * Statuses and events join on 64-bit hashes of the message and send ids: at 30M sends the hash tables
+ * on strings took twice the CPU and memory, and a collision (odds ~1e-5 at 40M ids) would only credit
+ * one wrong send.
  */
 export async function engagedSendsQuery(
   ch: ClickHouseStore,
@@ -172,16 +175,21 @@ export async function engagedSendsQuery(
     default_tz: input.defaultTimezone,
     far: FAR_FUTURE,
   };
-  const zoneRows = await ch.rows<{ timezone: string }>(
-    `SELECT DISTINCT timezone FROM ${db}.sends
+  const [seen] = await ch.rows<{ zones: string[]; countries: string[] }>(
+    `SELECT groupUniqArray(timezone) AS zones, groupUniqArray(country) AS countries FROM ${db}.sends
      WHERE workspace_id = {ws:String} AND sent_at >= {since:DateTime64(3)} AND sent_at < {cutoff:DateTime64(3)}`,
     params,
   );
-  const zones = zoneRows.map((r) => r.timezone).filter(isValidTimeZone);
-  await writeOffsets(ch, [...new Set([...zones, input.defaultTimezone])], input.since, input.until);
+  const zones = (seen?.zones ?? []).filter(isValidTimeZone);
+  const zoneCodes = [...new Set([...zones, input.defaultTimezone])];
+  await writeOffsets(ch, zoneCodes, input.since, input.until);
   const events = input.events;
+  // tz_code and country_code: 1-based positions in zone_codes and country_codes (0 for a country first
+  // seen after the lookup), so aggregations keep two small integers instead of strings
   const sendsInRange = `SELECT send_id, contact_id, sent_at, provider_message_id, country, exploration, propensity,
-           if(timezone IN {zones:Array(String)}, timezone, {default_tz:String}) AS tz
+           if(timezone IN {zones:Array(String)}, timezone, {default_tz:String}) AS tz,
+           toUInt16(indexOf({zone_codes:Array(String)}, tz)) AS tz_code,
+           toUInt16(indexOf({country_codes:Array(String)}, country)) AS country_code
          FROM ${db}.sends FINAL
          WHERE workspace_id = {ws:String} AND outcome = 'accepted'
            AND sent_at >= {since:DateTime64(3)} AND sent_at < {cutoff:DateTime64(3)}
@@ -190,7 +198,7 @@ export async function engagedSendsQuery(
   // an evening app open does not also credit that morning's send
   const eventJoin = events.length
     ? `LEFT JOIN (
-         SELECT ls.send_id AS send_id, min(e.ts) AS ts
+         SELECT cityHash64(ls.send_id) AS send_key, min(e.ts) AS ts
          FROM (
            SELECT contact_id, ts FROM ${db}.events
            WHERE workspace_id = {ws:String} AND name IN {events:Array(String)}
@@ -200,14 +208,15 @@ export async function engagedSendsQuery(
            WHERE workspace_id = {ws:String} AND outcome = 'accepted' AND sent_at >= {since:DateTime64(3)}
              AND sent_at < {until:DateTime64(3)}) AS ls
            ON e.contact_id = ls.contact_id AND e.ts >= ls.sent_at
-         GROUP BY ls.send_id
-       ) AS ev ON s.send_id = ev.send_id`
+         GROUP BY send_key
+       ) AS ev ON cityHash64(s.send_id) = ev.send_key`
     : '';
   const eventTs = events.length
     ? `ifNull(ev.ts, toDateTime64({far:String}, 3, 'UTC'))`
     : `toDateTime64({far:String}, 3, 'UTC')`;
   const sql = `
        SELECT s.send_id AS send_id, s.contact_id AS contact_id, s.sent_at AS sent_at, s.tz AS tz, s.country AS country,
+         s.tz_code AS tz_code, s.country_code AS country_code,
          s.exploration AS exploration, s.propensity AS propensity,
          ifNull(o.offset_seconds, 0) AS offset,
          addSeconds(s.sent_at, offset) AS local_at,
@@ -218,13 +227,16 @@ export async function engagedSendsQuery(
        FROM (${sendsInRange}) AS s
        ASOF LEFT JOIN ${db}.sto_tz_offsets AS o ON s.tz = o.timezone AND s.sent_at >= o.valid_from
        LEFT JOIN (
-         SELECT provider_message_id, min(ts) AS first_ts FROM ${db}.message_statuses
+         SELECT cityHash64(provider_message_id) AS message_key, min(ts) AS first_ts FROM ${db}.message_statuses
          WHERE workspace_id = {ws:String} AND status IN ('read', 'replied') AND provider_message_id != ''
            AND ts >= {since:DateTime64(3)} AND ts < {until:DateTime64(3)}
-         GROUP BY provider_message_id
-       ) AS st ON s.provider_message_id = st.provider_message_id
+         GROUP BY message_key
+       ) AS st ON cityHash64(s.provider_message_id) = st.message_key
        ${eventJoin}`;
-  return { sql, params: { ...params, zones } };
+  return {
+    sql,
+    params: { ...params, zones, zone_codes: zoneCodes, country_codes: seen?.countries ?? [] },
+  };
 }
 
 interface FitInput {
@@ -264,12 +276,15 @@ async function runFit(ch: ClickHouseStore, input: FitInput) {
     `INSERT INTO ${db}.sto_contact_slots
        (workspace_id, fit_id, contact_id, slot, sends, engaged, timezone, country, last_sent_at, last_engaged_at, last_engaged_hour)
      SELECT {ws:String}, {fit:String}, contact_id, slot, count(), countIf(engaged),
-       argMax(tz, sent_at), argMax(country, sent_at), max(sent_at),
-       if(countIf(engaged) > 0, maxIf(engaged_at, engaged), NULL),
-       if(countIf(engaged) > 0, toInt8(toHour(argMaxIf(engaged_local, engaged_at, engaged))), -1)
+       {zone_codes:Array(String)}[argMax(tz_code, sent_at)], {country_codes:Array(String)}[argMax(country_code, sent_at)],
+       max(sent_at), if(countIf(engaged) > 0, maxIf(engaged_at, engaged), NULL),
+       if(countIf(engaged) > 0, toInt8(argMaxIf(toHour(engaged_local), engaged_at, engaged)), -1)
      FROM (${features.sql})
+     -- at 1M contacts, ~20M groups: their states hold small integers and times only (the zone and
+     -- country as codes), and past 2 GB they spill to disk rather than exhaust a shared machine's memory
      GROUP BY contact_id, slot
-     SETTINGS join_use_nulls = 1, do_not_merge_across_partitions_select_final = 1`,
+     SETTINGS join_use_nulls = 1, do_not_merge_across_partitions_select_final = 1,
+       max_bytes_before_external_group_by = 2147483648`,
     { ...params, ...features.params },
   );
 
@@ -311,12 +326,13 @@ async function runFit(ch: ClickHouseStore, input: FitInput) {
     engaged: string;
   }>(
     `SELECT sum(k * k / n - 2 * mu * k + mu * mu * n) AS s, sum(mu * (1 - mu)) AS a, sum(mu * (1 - mu) * (n - 1)) AS b,
-       uniqExact(contact_id) AS contacts, sum(n) AS sends, sum(k) AS engaged
+       uniqExact(contact_key) AS contacts, sum(n) AS sends, sum(k) AS engaged
      FROM (
-       SELECT contact_id, slot % 24 AS hour, toFloat64(sum(sends)) AS n, toFloat64(sum(engaged)) AS k,
-         argMax(${cohortColumn}, last_sent_at) AS cohort
+       -- keyed on the id's 64-bit hash, as the features are: the ids themselves are not needed here
+       SELECT cityHash64(contact_id) AS contact_key, slot % 24 AS hour, toFloat64(sum(sends)) AS n,
+         toFloat64(sum(engaged)) AS k, argMax(${cohortColumn}, last_sent_at) AS cohort
        FROM ${db}.sto_contact_slots WHERE workspace_id = {ws:String} AND fit_id = {fit:String}
-       GROUP BY contact_id, hour
+       GROUP BY contact_key, hour
      ) AS u
      JOIN (
        SELECT cohort, slot AS hour, hour_rate AS mu FROM ${db}.sto_cohort_slots
