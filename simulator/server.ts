@@ -160,7 +160,7 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Ru
       const since = Number(url.searchParams.get('since') ?? 0);
       const kind = url.searchParams.get('kind');
       return json(res, 200, {
-        entries: sim.log.filter((e) => e.seq >= since && (!kind || e.kind === kind)),
+        entries: sim.logSince(since, kind),
         counts: sim.counts,
         now: new Date(sim.now()).toISOString(),
       });
