@@ -56,11 +56,14 @@ export interface DispatchOptions {
 export const DEFAULTS = {
   leaseMs: 30_000,
   requestTimeoutMs: 10_000,
-  headroom: Number(process.env.CHORUS_DISPATCH_HEADROOM ?? 0.9),
+  headroom: Number(process.env.CHORUS_DISPATCH_HEADROOM ?? 0.99),
   maxAttempts: 6,
   /** Without a status for this long after its lease, an in-doubt send is taken as never sent. */
   webhookHoldMs: 15 * 60_000,
 };
+
+/** After a 130429, this process sends nothing to that sender for this long (the window drains). */
+const THROUGHPUT_HOLD_MS = 250;
 
 /** Marks a claimed send given back unsent (the campaign stopped running meanwhile). */
 const RELEASED: SendOutcome = { class: 'retry', errorTitle: 'released' };
@@ -254,10 +257,13 @@ export async function processSends(
         async () => {
           const message: OutboundMessage = { sendId: row.send_id, to: row.phone, content: row.rendered };
           try {
-            return await adapter.send(message, {
+            const outcome = await adapter.send(message, {
               signal: AbortSignal.timeout(requestTimeoutMs),
               attempt: row.attempts - 1,
             });
+            // Over the provider's limit: the next sends of this process wait for the window to drain.
+            if (outcome.slowDown) pacer.holdFor(THROUGHPUT_HOLD_MS);
+            return outcome;
           } catch (error) {
             // Adapters classify everything; a throw leaves the send in doubt, for the reconciler.
             return { class: 'retry', errorTitle: `in doubt: ${String(error)}` } satisfies SendOutcome;

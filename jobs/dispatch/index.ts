@@ -64,6 +64,9 @@ export async function pump(
       WHERE c.state IN ('scheduled', 'running')`,
   );
   let enqueued = 0;
+  // Each campaign's jobs, inserted interleaved below: campaigns launched together start together
+  // instead of the first one's batches filling every worker.
+  const perCampaign: { data: DispatchJob }[][] = [];
   for (const campaign of campaigns) {
     if (campaign.state === 'scheduled') {
       const { rows } = await runtime.pg.query<{ due: boolean }>(
@@ -103,9 +106,13 @@ export async function pump(
     const jobs = [];
     for (let i = 0; i < ids.length; i += size)
       jobs.push({ data: { campaignId: campaign.id, sendIds: ids.slice(i, i + size) } satisfies DispatchJob });
-    await boss.insert(DISPATCH_QUEUE, jobs);
+    perCampaign.push(jobs);
     enqueued += ids.length;
   }
+  const interleaved = [];
+  for (let round = 0; perCampaign.some((jobs) => round < jobs.length); round++)
+    for (const jobs of perCampaign) if (round < jobs.length) interleaved.push(jobs[round]!);
+  if (interleaved.length) await boss.insert(DISPATCH_QUEUE, interleaved);
   return enqueued;
 }
 
@@ -142,7 +149,12 @@ export async function startDispatcher(
   runtime: Runtime,
   boss: PgBoss,
   options: Partial<DispatchOptions> &
-    PumpOptions & { pumpIntervalMs?: number; localConcurrency?: number } = {},
+    PumpOptions & {
+      pumpIntervalMs?: number;
+      localConcurrency?: number;
+      /** False: pump only, no job handler (an API process in front of separate worker processes). */
+      work?: boolean;
+    } = {},
 ): Promise<DispatcherHandle> {
   const adapterFor = options.adapterFor ?? adapterFactory ?? defaultAdapterFor;
   const dispatch: DispatchOptions = {
@@ -152,17 +164,20 @@ export async function startDispatcher(
   };
   if (!(await boss.getQueue(DISPATCH_QUEUE)))
     await boss.createQueue(DISPATCH_QUEUE, { retryLimit: 3, expireInSeconds: 120 } as never);
-  await boss.work<DispatchJob>(
-    DISPATCH_QUEUE,
-    {
-      batchSize: 1,
-      pollingIntervalSeconds: 0.5,
-      localConcurrency: options.localConcurrency ?? 4,
-    } as never,
-    async (jobs) => {
-      for (const job of jobs) await processSends(runtime, job.data.campaignId, job.data.sendIds, dispatch);
-    },
-  );
+  const work = options.work ?? true;
+  if (work)
+    await boss.work<DispatchJob>(
+      DISPATCH_QUEUE,
+      {
+        batchSize: 1,
+        pollingIntervalSeconds: 0.5,
+        // A job mostly waits for its slots (no connection held), so many run at once per process.
+        localConcurrency: options.localConcurrency ?? 16,
+      } as never,
+      async (jobs) => {
+        for (const job of jobs) await processSends(runtime, job.data.campaignId, job.data.sendIds, dispatch);
+      },
+    );
   let running = false;
   let stopped = false;
   const pass = async () => {
@@ -190,7 +205,7 @@ export async function startDispatcher(
       stopped = true;
       localDispatchers.delete(handle);
       clearInterval(timer);
-      await boss.offWork(DISPATCH_QUEUE);
+      if (work) await boss.offWork(DISPATCH_QUEUE);
       while (running) await new Promise((r) => setTimeout(r, 20));
     },
   };
