@@ -20,7 +20,7 @@ const dispatcher = await startDispatcher(runtime, boss, {
   // No webhooks in this benchmark: a send left in doubt is resolved from the simulator's log.
   lookup: groundTruthLookup(process.env.SIM_URL!),
   pumpIntervalMs: 200,
-  localConcurrency: Number(process.env.BENCH_LOCAL_CONCURRENCY ?? 16),
+  localConcurrency: Number(process.env.BENCH_LOCAL_CONCURRENCY ?? 32),
 });
 process.stdout.write('ready\n');
 process.once('SIGTERM', async () => {

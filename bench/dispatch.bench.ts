@@ -25,7 +25,7 @@ const args = process.argv.slice(2);
 const size = args[args.indexOf('--size') + 1] === 'full' ? 'full' : 'small';
 /** Seconds of sending per sender. */
 const seconds = Number(process.env.BENCH_SECONDS ?? (size === 'full' ? 30 : 5));
-const localConcurrency = Number(process.env.BENCH_LOCAL_CONCURRENCY ?? 16);
+const localConcurrency = Number(process.env.BENCH_LOCAL_CONCURRENCY ?? 32);
 
 const dataDir = mkdtempSync(join(tmpdir(), 'chorus-bench-dispatch-'));
 const server = Boolean(process.env.DATABASE_URL);
@@ -75,7 +75,9 @@ const dispatcher = await startDispatcher(runtime, boss, {
 });
 const workers: ChildProcess[] = [];
 for (let i = 0; i < workerCount; i++) {
-  const child = spawn(process.execPath, [fileURLToPath(new URL('./dispatch-worker.ts', import.meta.url))], {
+  const profile = process.env.WORKER_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.WORKER_PROF}`] : [];
+  const worker = fileURLToPath(new URL('./dispatch-worker.ts', import.meta.url));
+  const child = spawn(process.execPath, [...profile, worker], {
     env: {
       ...process.env,
       CHORUS_DATA_DIR: join(dataDir, `worker${i}`),

@@ -20,6 +20,8 @@ export interface PacedItem<T> {
   fire: () => Promise<T>;
   /** Resolves with fire()'s result, or `skipped` when ready() said no. */
   resolve: (value: T | typeof SKIPPED) => void;
+  /** When ready() was last asked while the send waited (performance.now()). */
+  checkedAt: number;
 }
 
 export const SKIPPED = Symbol('skipped');
@@ -34,6 +36,7 @@ export class SenderPacer {
    * one is in flight, since the provider may count it at any moment until it answers.
    */
   private answered: number[] = [];
+  /** Sends fired so far: send number `n` keeps its answer time at `answered[n % capacity]`. */
   private fired = 0;
   private running = false;
   windowMs = PROVIDER_WINDOW_MS;
@@ -59,21 +62,34 @@ export class SenderPacer {
     return this.queue.length;
   }
 
+  /** Nothing waiting and nothing in flight. */
+  get idle(): boolean {
+    return this.queue.length === 0 && this.inFlight === 0;
+  }
+
   get capacity(): number {
     return this.answered.length;
   }
 
+  /**
+   * A new capacity (the sender's share changed): the most recent answers are kept in firing order, so
+   * shrinking holds the next send until the window drains to the new capacity; growing counts the
+   * added, older places as answered when the oldest known one was (a moment's caution).
+   */
   resize(capacity: number): void {
     const size = Math.max(1, Math.floor(capacity));
-    if (size === this.answered.length) return;
-    // A request still in flight under the old size is counted as answered now: a moment's caution.
-    const now = performance.now();
-    const latest = Math.max(
-      Number.NEGATIVE_INFINITY,
-      ...this.answered.map((t) => (t === Number.POSITIVE_INFINITY ? now : t)),
-    );
-    this.answered = new Array(size).fill(Number.isFinite(latest) ? latest : Number.NEGATIVE_INFINITY);
-    this.fired = 0;
+    const old = this.answered;
+    if (size === old.length) return;
+    const next = new Array<number>(size);
+    const known = Math.min(old.length, this.fired);
+    const first = known ? old[(this.fired - known) % old.length]! : Number.NEGATIVE_INFINITY;
+    // An added place has no request to answer it: one still in flight is taken as answered now.
+    const oldest = first === Number.POSITIVE_INFINITY ? performance.now() : first;
+    for (let seq = this.fired - size; seq < this.fired; seq++) {
+      const kept = seq >= 0 && seq >= this.fired - known;
+      next[((seq % size) + size) % size] = kept ? old[seq % old.length]! : oldest;
+    }
+    this.answered = next;
   }
 
   schedule<T>(
@@ -82,7 +98,7 @@ export class SenderPacer {
     fire: () => Promise<T>,
   ): Promise<T | typeof SKIPPED> {
     return new Promise((resolve) => {
-      const item = { slotAt, ready, fire, resolve } as PacedItem<unknown>;
+      const item = { slotAt, ready, fire, resolve, checkedAt: performance.now() } as PacedItem<unknown>;
       // Keep slot order; batches arrive mostly in order, so search from the end.
       let i = this.queue.length;
       while (i > 0 && this.queue[i - 1]!.slotAt > slotAt) i--;
@@ -128,13 +144,20 @@ export class SenderPacer {
         const due = Math.max(item.slotAt, this.providerDue(), this.virtual, this.heldUntil);
         const wait = this.inFlight >= this.maxInFlight ? 5 : due - performance.now();
         if (wait > 0) {
+          // A send still far off is asked every 100 ms whether it is wanted (a pause, a cancel), so
+          // a stopped batch drains at once instead of one sleep per send.
+          const now = performance.now();
+          if (wait > 100 && Number.isFinite(wait) && now - item.checkedAt >= 100) {
+            item.checkedAt = now;
+            if (!(await item.ready())) {
+              this.queue.splice(this.queue.indexOf(item), 1);
+              item.resolve(SKIPPED);
+              continue;
+            }
+          }
           // Sleep in short steps so an earlier slot arriving meanwhile, or a stop, is noticed.
           await this.sleep(Math.min(wait, 100));
           this.wake = undefined;
-          if (wait > 100 && Number.isFinite(wait) && !(await item.ready())) {
-            this.queue.splice(this.queue.indexOf(item), 1);
-            item.resolve(SKIPPED);
-          }
           continue;
         }
         this.queue.splice(this.queue.indexOf(item), 1);
@@ -145,9 +168,8 @@ export class SenderPacer {
         const firedAt = performance.now();
         // Spend a token: the bucket never holds more than `burst`, so idle time buys no big burst.
         this.virtual = Math.max(this.virtual, firedAt - (this.burst - 1) * this.minGapMs) + this.minGapMs;
-        const ring = this.answered;
-        const place = this.fired++ % ring.length;
-        ring[place] = Number.POSITIVE_INFINITY;
+        const seq = this.fired++;
+        this.answered[seq % this.answered.length] = Number.POSITIVE_INFINITY;
         this.inFlight++;
         item
           .fire()
@@ -155,7 +177,8 @@ export class SenderPacer {
           .finally(() => {
             this.inFlight--;
             // The provider counted it by now at the latest (a timeout counts as an answer too).
-            if (this.answered === ring) ring[place] = performance.now();
+            const ring = this.answered;
+            if (seq >= this.fired - ring.length) ring[seq % ring.length] = performance.now();
             this.wake?.();
           });
       }
@@ -168,11 +191,13 @@ export class SenderPacer {
 const pacers = new Map<string, SenderPacer>();
 
 /**
- * The pacer of a sender whose provider limit is `limitPerSecond`. One place is left for what the
+ * The pacer of a sender whose provider limit is `limitPerSecond`, in a process holding `share`-th of
+ * it (the worker processes active on the sender split it evenly). One place is left for what the
  * provider counts that we do not send (inbound messages count against the same limit).
  */
-export function pacerFor(senderId: string, limitPerSecond: number): SenderPacer {
-  const capacity = Math.max(1, Math.floor(limitPerSecond) - 1);
+export function pacerFor(senderId: string, limitPerSecond: number, share = 1): SenderPacer {
+  const ownLimit = limitPerSecond / Math.max(1, share);
+  const capacity = Math.max(1, Math.floor((limitPerSecond - 1) / Math.max(1, share)));
   let pacer = pacers.get(senderId);
   if (!pacer) {
     pacer = new SenderPacer(capacity);
@@ -180,8 +205,8 @@ export function pacerFor(senderId: string, limitPerSecond: number): SenderPacer 
   }
   pacer.resize(capacity);
   // Catch-up at most a third above the rate, in clumps of a fortieth of a second's sends.
-  pacer.minGapMs = 750 / limitPerSecond;
-  pacer.burst = Math.max(2, Math.round(limitPerSecond / 40));
-  pacer.maxInFlight = Math.max(10, Math.round(limitPerSecond / 10));
+  pacer.minGapMs = 750 / ownLimit;
+  pacer.burst = Math.max(2, Math.round(ownLimit / 40));
+  pacer.maxInFlight = Math.max(10, Math.round(ownLimit / 10));
   return pacer;
 }

@@ -21,6 +21,7 @@ import type { ChannelAdapter } from '../../engine/channels/types.ts';
 import { whatsappAdapterForSender } from '../../engine/channels/whatsapp/index.ts';
 import { newId } from '../../engine/ids.ts';
 import type { Runtime } from '../../engine/runtime.ts';
+import { pruneShares } from '../../engine/throttle/index.ts';
 import type { QueueDefinition } from '../boss.ts';
 
 export const DISPATCH_QUEUE = 'campaign-dispatch';
@@ -77,7 +78,7 @@ export async function pump(
       await transition(runtime.pg, campaign.workspace_id, campaign.id, 'start', 'system').catch(() => {});
     }
     const rate = Number(campaign.throughput_mps);
-    const budget = Math.max(batchSize(rate) * 2, Math.ceil(rate * (options.aheadSeconds ?? 5)));
+    const budget = Math.max(batchSize(rate) * 2, Math.ceil(rate * (options.aheadSeconds ?? 2)));
     const ids = await runtime.pg.transaction(async (tx) => {
       const { rows: inflight } = await tx.query<{ n: string }>(
         `SELECT count(*) AS n FROM campaign_sends WHERE campaign_id = $1 AND state = 'queued'
@@ -172,7 +173,7 @@ export async function startDispatcher(
         batchSize: 1,
         pollingIntervalSeconds: 0.5,
         // A job mostly waits for its slots (no connection held), so many run at once per process.
-        localConcurrency: options.localConcurrency ?? 16,
+        localConcurrency: options.localConcurrency ?? 32,
       } as never,
       async (jobs) => {
         for (const job of jobs) await processSends(runtime, job.data.campaignId, job.data.sendIds, dispatch);
@@ -180,10 +181,15 @@ export async function startDispatcher(
     );
   let running = false;
   let stopped = false;
+  let prunedAt = 0;
   const pass = async () => {
     if (running || stopped) return;
     running = true;
     try {
+      if (Date.now() - prunedAt > 60_000) {
+        prunedAt = Date.now();
+        await pruneShares(runtime.pg);
+      }
       await reconcileSending(runtime, dispatch);
       await pump(runtime, boss, { ...options, clockOffsetMs: dispatch.clockOffsetMs });
       const { rows } = await runtime.pg.query<{ campaign_id: string }>(
