@@ -76,14 +76,18 @@ const dispatcher = await startDispatcher(runtime, boss, {
 const workers: ChildProcess[] = [];
 for (let i = 0; i < workerCount; i++) {
   const profile = process.env.WORKER_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.WORKER_PROF}`] : [];
-  const worker = fileURLToPath(new URL('./dispatch-worker.ts', import.meta.url));
+  const worker = fileURLToPath(new URL('../test/helpers/dispatch-worker.ts', import.meta.url));
   const child = spawn(process.execPath, [...profile, worker], {
     env: {
       ...process.env,
       CHORUS_DATA_DIR: join(dataDir, `worker${i}`),
       CHORUS_POSTGRES_SCHEMA: schema,
       SIM_URL: sim.url,
-      BENCH_LOCAL_CONCURRENCY: String(localConcurrency),
+      // Production leases and timeouts (the worker's defaults are the crash test's short ones).
+      LEASE_MS: '30000',
+      REQUEST_TIMEOUT_MS: '10000',
+      STALE_MS: '20000',
+      LOCAL_CONCURRENCY: String(localConcurrency),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
