@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { startSimulatorProcess } from './sim-process.ts';
 
 const args = process.argv.slice(2);
 const size = args[args.indexOf('--size') + 1] === 'full' ? 'full' : 'small';
@@ -33,33 +33,15 @@ const templatesFile = '/tmp/chorus-bench-templates.json';
 writeFileSync(templatesFile, JSON.stringify(templates));
 
 // The simulator in its own process, started the way users start it.
-const cli = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
-const child = spawn(
-  process.execPath,
-  [
-    ...(process.env.SIM_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof3'] : []),
-    cli,
-    'sim',
-    '--port',
-    '0',
-    '--seed',
-    'bench',
-    '--throughput',
-    '1000',
-    '--templates',
-    templatesFile,
-  ],
-  { stdio: ['ignore', 'pipe', 'inherit'] },
-);
-const url = await new Promise<string>((resolve, reject) => {
-  let out = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    out += chunk.toString();
-    const match = /"url": "([^"]+)"/.exec(out);
-    if (match) resolve(match[1]!);
-  });
-  child.once('exit', (code) => reject(new Error(`simulator exited with ${code}`)));
-});
+const simulator = await startSimulatorProcess([
+  '--seed',
+  'bench',
+  '--throughput',
+  '1000',
+  '--templates',
+  templatesFile,
+]);
+const url = simulator.url;
 
 const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
 const target = { hostname: new URL(url).hostname, port: new URL(url).port };
@@ -106,6 +88,7 @@ const body = (i: number) =>
     },
   });
 
+// Whichever server `target` points at (the simulator, or the bare baseline) reports its own CPU.
 const serverCpu = async () => JSON.parse((await call('GET', '/_sim/stats')).body).cpuMicros as number;
 
 async function run(total: number, offset: number) {
@@ -184,5 +167,5 @@ try {
   process.stdout.write(`${JSON.stringify(report)}\n`);
 } finally {
   agent.destroy();
-  child.kill('SIGTERM');
+  simulator.stop();
 }

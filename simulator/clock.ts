@@ -27,38 +27,42 @@ class TaskHeap {
   peek(): Task | undefined {
     return this.items[0];
   }
-  private less(a: Task, b: Task) {
-    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-  }
+  // Sift with a moving hole (one write per level, no swaps): the heap holds every pending status of
+  // every message, so push and pop are on the send path's budget.
   push(task: Task) {
     const items = this.items;
+    let i = items.length;
     items.push(task);
-    let i = items.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!this.less(items[i]!, items[parent]!)) break;
-      [items[i], items[parent]] = [items[parent]!, items[i]!];
+      const above = items[parent]!;
+      if (above.at < task.at || (above.at === task.at && above.seq < task.seq)) break;
+      items[i] = above;
       i = parent;
     }
+    items[i] = task;
   }
   pop(): Task | undefined {
     const items = this.items;
     const top = items[0];
     const last = items.pop();
-    if (items.length && last) {
-      items[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let smallest = i;
-        if (l < items.length && this.less(items[l]!, items[smallest]!)) smallest = l;
-        if (r < items.length && this.less(items[r]!, items[smallest]!)) smallest = r;
-        if (smallest === i) break;
-        [items[i], items[smallest]] = [items[smallest]!, items[i]!];
-        i = smallest;
+    const size = items.length;
+    if (size === 0 || last === undefined) return top;
+    let i = 0;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= size) break;
+      let smaller = items[child]!;
+      const right = child + 1 < size ? items[child + 1]! : undefined;
+      if (right && (right.at < smaller.at || (right.at === smaller.at && right.seq < smaller.seq))) {
+        child++;
+        smaller = right;
       }
+      if (last.at < smaller.at || (last.at === smaller.at && last.seq < smaller.seq)) break;
+      items[i] = smaller;
+      i = child;
     }
+    items[i] = last;
     return top;
   }
   clear() {

@@ -160,7 +160,7 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Ru
       const since = Number(url.searchParams.get('since') ?? 0);
       const kind = url.searchParams.get('kind');
       return json(res, 200, {
-        entries: sim.log.filter((e) => e.seq >= since && (!kind || e.kind === kind)),
+        entries: sim.logSince(since, kind),
         counts: sim.counts,
         now: new Date(sim.now()).toISOString(),
       });
@@ -196,6 +196,20 @@ export async function startSimulator(options: StartSimulatorOptions): Promise<Ru
     if (what === 'numbers' && id && method === 'GET') {
       const state = sim.numberState(id);
       return state ? json(res, 200, state) : json(res, 404, { error: 'unknown number' });
+    }
+    if (what === 'numbers' && id && !action && method === 'POST') {
+      // Declares a number up front (its throughput, portfolio, ...), as `numbers` does at start.
+      if (sim.numberState(id)) return json(res, 409, { error: 'the number exists already' });
+      const mps = body.throughputMps;
+      if (mps !== undefined && !(Number.isInteger(mps) && (mps as number) >= 1 && (mps as number) <= 1000))
+        return json(res, 400, { error: 'throughputMps must be an integer from 1 to 1000' });
+      sim.number(id, {
+        throughputMps: mps as number | undefined,
+        portfolioId: typeof body.portfolioId === 'string' ? body.portfolioId : undefined,
+        wabaId: typeof body.wabaId === 'string' ? body.wabaId : undefined,
+        sharedWithBusinessApp: body.sharedWithBusinessApp === true,
+      });
+      return json(res, 200, sim.numberState(id));
     }
     if (what === 'numbers' && id && action === 'restrict' && method === 'POST') {
       sim.restrictNumber(id, (body.code as 368 | 131031 | null) ?? null);

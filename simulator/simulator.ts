@@ -11,6 +11,10 @@ import {
 } from '../engine/templates/validation.ts';
 import { SimClock } from './clock.ts';
 import { type SimError, statusError } from './errors.ts';
+import { GroundTruthLog, type SimLogEntry, type SimLogRecord } from './log.ts';
+
+export type { SimLogEntry } from './log.ts';
+
 import {
   DEFAULT_RECIPIENT_RATES,
   type RecipientProfile,
@@ -84,22 +88,6 @@ export interface SimulatorOptions {
   maxLogEntries?: number;
   webhooks?: Partial<WebhookOptions>;
   clock?: { manual?: boolean; speed?: number; start?: number | Date };
-}
-
-export interface SimLogEntry {
-  seq: number;
-  /** Simulated time, ISO 8601 UTC with milliseconds. */
-  at: string;
-  /** The same instant in ms since the epoch. */
-  atMs: number;
-  kind: string;
-  phoneNumberId?: string;
-  to?: string;
-  wamid?: string;
-  sendId?: string;
-  code?: number;
-  status?: string;
-  detail?: unknown;
 }
 
 interface NumberState extends NumberConfig {
@@ -188,12 +176,10 @@ export class Simulator {
   > &
     Pick<SimulatorOptions, 'webhookUrl' | 'accessToken'>;
   readonly clock: SimClock;
-  /** The log as JSON lines: one string per entry is cheap for the garbage collector to hold. */
-  private readonly lines: string[] = [];
-  private parsed: { count: number; first: number; entries: SimLogEntry[] } | undefined;
+  /** Ground truth as a ring of columns (log.ts): cheap to append, entries built on read. */
+  readonly groundTruth: GroundTruthLog;
   readonly counts: Record<string, number> = {};
   readonly webhooks: WebhookSender;
-  private logSeq = 0;
   private readonly numbers = new Map<string, NumberState>();
   private readonly portfolios = new Map<string, PortfolioState>();
   private readonly pairs = new Map<string, PairState>();
@@ -229,6 +215,7 @@ export class Simulator {
       managementCallsPerHour: options.managementCallsPerHour ?? 200,
       maxLogEntries: options.maxLogEntries ?? 200_000,
     };
+    this.groundTruth = new GroundTruthLog(this.options.maxLogEntries);
     if (this.options.throughputMps < 1 || this.options.throughputMps > 1000)
       throw new Error('throughputMps must be between 1 and 1000');
     const start = options.clock?.start;
@@ -255,35 +242,33 @@ export class Simulator {
     return this.clock.now();
   }
 
-  record(entry: Omit<SimLogEntry, 'seq' | 'at' | 'atMs'>): void {
-    this.counts[entry.kind] = (this.counts[entry.kind] ?? 0) + 1;
-    if (entry.code !== undefined && entry.kind === 'send_rejected')
-      this.counts[`rejected_${entry.code}`] = (this.counts[`rejected_${entry.code}`] ?? 0) + 1;
-    if (entry.kind === 'status' && entry.status)
-      this.counts[`status_${entry.status}`] = (this.counts[`status_${entry.status}`] ?? 0) + 1;
-    const now = this.now();
-    this.lines.push(
-      JSON.stringify({ seq: this.logSeq++, at: new Date(now).toISOString(), atMs: now, ...entry }),
-    );
-    // Trim in chunks so a full log costs amortized O(1) per entry, not a shift of the whole array.
-    if (this.lines.length > this.options.maxLogEntries * 1.1) {
-      this.lines.splice(0, this.lines.length - this.options.maxLogEntries);
-      this.counts.log_dropped = this.logSeq - this.lines.length;
+  record(entry: SimLogRecord): void {
+    const counts = this.counts;
+    counts[entry.kind] = (counts[entry.kind] ?? 0) + 1;
+    if (entry.code !== undefined && entry.kind === 'send_rejected') {
+      const key = `rejected_${entry.code}`;
+      counts[key] = (counts[key] ?? 0) + 1;
     }
+    if (entry.kind === 'status' && entry.status) {
+      const key = `status_${entry.status}`;
+      counts[key] = (counts[key] ?? 0) + 1;
+    }
+    this.groundTruth.append(this.now(), entry);
+    if (this.groundTruth.dropped) counts.log_dropped = this.groundTruth.dropped;
   }
 
-  /** Ground truth: every entry kept, oldest first (parsed on read, cached until the next entry). */
+  /** Ground truth: every entry kept, oldest first (built on read, cached until the next entry). */
   get log(): SimLogEntry[] {
-    const first = this.logSeq - this.lines.length;
-    if (this.parsed && this.parsed.first === first && this.parsed.count === this.lines.length)
-      return this.parsed.entries;
-    const entries = this.lines.map((line) => JSON.parse(line) as SimLogEntry);
-    this.parsed = { count: this.lines.length, first, entries };
-    return entries;
+    return this.groundTruth.all();
+  }
+
+  /** Entries from seq `since` on, of one kind when given, without building the others. */
+  logSince(since = 0, kind?: string | null): SimLogEntry[] {
+    return this.groundTruth.select(since, kind);
   }
 
   get logLength(): number {
-    return this.lines.length;
+    return this.groundTruth.size;
   }
 
   traceId(): string {
@@ -397,7 +382,7 @@ export class Simulator {
     const n = this.number(phoneNumberId);
     this.user(phone).lastInbound.set(n.id, this.now());
     this.countThroughput(n);
-    const id = `wamid.${Buffer.from(tokenFor(this.options.seed, 24, 'in', n.id, phone, this.logSeq)).toString('base64url')}`;
+    const id = `wamid.${Buffer.from(tokenFor(this.options.seed, 24, 'in', n.id, phone, this.groundTruth.recorded)).toString('base64url')}`;
     this.record({ kind: 'inbound', phoneNumberId: n.id, to: phone, wamid: id, detail: { text, contextId } });
     this.webhooks.inboundMessage(
       n,

@@ -282,6 +282,19 @@ describe('simulator limits at the stated rates', () => {
     expect([accepted, limited]).toEqual([1000, 10]);
   });
 
+  it('a number declared over HTTP (POST /_sim/numbers/{id}) takes its own throughput', async () => {
+    const declared = await post(sim, '/_sim/numbers/2100', { throughputMps: 20, portfolioId: 'pf_http' });
+    expect(declared.status).toBe(200);
+    expect(declared.json).toMatchObject({ id: '2100', throughputMps: 20, portfolioId: 'pf_http' });
+    expect((await post(sim, '/_sim/numbers/2100', { throughputMps: 30 })).status).toBe(409);
+    expect((await post(sim, '/_sim/numbers/2101', { throughputMps: 1001 })).status).toBe(400);
+    const results = await Promise.all(
+      phones(25, 3_000).map((to, i) => post(sim, '/v23.0/2100/messages', sendBody(to, `h${i}`))),
+    );
+    expect(results.filter((r) => r.status === 200)).toHaveLength(20);
+    expect(results.filter((r) => r.json.error?.code === 130429)).toHaveLength(5);
+  });
+
   it('pair rate: a burst of up to 45 borrows; a burst of 20 means about 2 minutes wait (131056)', async () => {
     const to = phones(1, 5000)[0]!;
     const send = () => sim.sim.send('2002', sendBody(to, 'p'), undefined);

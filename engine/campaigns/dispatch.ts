@@ -6,8 +6,15 @@
 import type { ChannelAdapter, OutboundMessage, RenderedContent, SendOutcome } from '../channels/types.ts';
 import type { Runtime } from '../runtime.ts';
 import type { PostgresStore, Sql } from '../stores/postgres.ts';
-import { gate, penalize, reserveSlots, type SenderLimits } from '../throttle/index.ts';
-import { pacerFor, SKIPPED } from '../throttle/pacer.ts';
+import {
+  gate,
+  penalize,
+  refreshShare,
+  releaseShare,
+  reserveSlots,
+  type SenderLimits,
+} from '../throttle/index.ts';
+import { PROVIDER_WINDOW_MS, pacerFor, SKIPPED } from '../throttle/pacer.ts';
 import { transition } from './model.ts';
 import { type Campaign, CampaignError, type CampaignSettings } from './types.ts';
 
@@ -56,11 +63,68 @@ export interface DispatchOptions {
 export const DEFAULTS = {
   leaseMs: 30_000,
   requestTimeoutMs: 10_000,
-  headroom: Number(process.env.CHORUS_DISPATCH_HEADROOM ?? 0.9),
+  headroom: Number(process.env.CHORUS_DISPATCH_HEADROOM ?? 0.99),
   maxAttempts: 6,
   /** Without a status for this long after its lease, an in-doubt send is taken as never sent. */
   webhookHoldMs: 15 * 60_000,
 };
+
+/** After a 130429, this process sends nothing to that sender for this long (the window drains). */
+const THROUGHPUT_HOLD_MS = 250;
+
+/** How often a worker with sends for a sender renews its share and learns how many share it. */
+const SHARE_REFRESH_MS = 200;
+/** A share is given back this long after the worker's last send for the sender was answered. */
+const SHARE_LINGER_MS = PROVIDER_WINDOW_MS + 100;
+
+const shares = new Map<string, { share: number }>();
+
+/**
+ * While this process has sends for a sender, its share of the sender's limit is renewed and its
+ * pacer follows the number of workers sharing it (another joining halves it before the newcomer
+ * starts). Once nothing of its own has been in the provider's window for a second, it is given back.
+ */
+function keepShare(runtime: Runtime, sender: SenderRow, workerId: string, share: number): void {
+  const known = shares.get(sender.id);
+  if (known) {
+    known.share = share;
+    pacerFor(sender.id, sender.throughput_mps, share);
+    return;
+  }
+  const entry = { share };
+  shares.set(sender.id, entry);
+  let busy = false;
+  let released = false;
+  let idleSince: number | undefined;
+  const timer = setInterval(async () => {
+    if (busy) return;
+    const pacer = pacerFor(sender.id, sender.throughput_mps, entry.share);
+    if (pacer.idle) {
+      idleSince ??= performance.now();
+      if (released || performance.now() - idleSince < SHARE_LINGER_MS) return;
+      busy = true;
+      // Only if no claim renewed it meanwhile: then the share is still needed.
+      released = await releaseShare(runtime.pg, sender.id, workerId, SHARE_LINGER_MS - 100).catch(
+        () => false,
+      );
+      if (released) entry.share = 1;
+      busy = false;
+      return;
+    }
+    idleSince = undefined;
+    released = false;
+    busy = true;
+    try {
+      entry.share = await refreshShare(runtime.pg, sender.id, workerId);
+      pacerFor(sender.id, sender.throughput_mps, entry.share);
+    } catch (error) {
+      runtime.log.warn({ err: error, sender: sender.id }, 'sender share not refreshed');
+    } finally {
+      busy = false;
+    }
+  }, SHARE_REFRESH_MS);
+  timer.unref();
+}
 
 /** Marks a claimed send given back unsent (the campaign stopped running meanwhile). */
 const RELEASED: SendOutcome = { class: 'retry', errorTitle: 'released' };
@@ -167,10 +231,13 @@ export async function processSends(
   // Claim no more than this process can send soon: a CPU-starved worker leaves work to others
   // instead of reserving slots it would reach late.
   const backlogLimit = Math.max(100, ctx.sender.throughput_mps * 2);
-  while (pacerFor(ctx.sender.id, ctx.sender.throughput_mps).backlog > backlogLimit)
+  const shareNow = () => shares.get(ctx.sender.id)?.share ?? 1;
+  while (pacerFor(ctx.sender.id, ctx.sender.throughput_mps, shareNow()).backlog > backlogLimit)
     await new Promise((resolve) => setTimeout(resolve, 50));
   const now = policyNow(options);
 
+  let claimedShare = 0;
+  let joinHoldMs = 0;
   const claimed = await runtime.pg.transaction(async (tx) => {
     const { rows } = await tx.query<Omit<Claimed, 'delayMs'>>(
       `SELECT send_id, contact_id, phone, country, timezone, rendered, attempts, exploration, propensity
@@ -204,7 +271,17 @@ export async function processSends(
           decision.hold.map((h) => h.reason),
         ],
       );
-    const delays = await reserveSlots(tx, ctx.sender.id, decision.send.length, rate);
+    const { delays, share, holdMs } = await reserveSlots(
+      tx,
+      ctx.sender.id,
+      options.workerId,
+      decision.send.length,
+      rate,
+    );
+    if (decision.send.length) {
+      claimedShare = share;
+      joinHoldMs = holdMs;
+    }
     if (decision.send.length)
       await tx.query(
         `UPDATE campaign_sends c SET state = 'sending', attempts = attempts + 1, sending_at = now(),
@@ -233,7 +310,10 @@ export async function processSends(
 
   const adapter = options.adapterFor(ctx.sender);
   const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs;
-  const pacer = pacerFor(ctx.sender.id, ctx.sender.throughput_mps);
+  const pacer = pacerFor(ctx.sender.id, ctx.sender.throughput_mps, claimedShare);
+  keepShare(runtime, ctx.sender, options.workerId, claimedShare);
+  // Joining workers already sending for this sender: they shrink their shares before this one starts.
+  if (joinHoldMs) pacer.holdFor(joinHoldMs);
   const start = performance.now();
   const outcomes = await Promise.all(
     claimed.map(async (row): Promise<SendOutcome | undefined> => {
@@ -254,10 +334,13 @@ export async function processSends(
         async () => {
           const message: OutboundMessage = { sendId: row.send_id, to: row.phone, content: row.rendered };
           try {
-            return await adapter.send(message, {
+            const outcome = await adapter.send(message, {
               signal: AbortSignal.timeout(requestTimeoutMs),
               attempt: row.attempts - 1,
             });
+            // Over the provider's limit: the next sends of this process wait for the window to drain.
+            if (outcome.slowDown) pacer.holdFor(THROUGHPUT_HOLD_MS);
+            return outcome;
           } catch (error) {
             // Adapters classify everything; a throw leaves the send in doubt, for the reconciler.
             return { class: 'retry', errorTitle: `in doubt: ${String(error)}` } satisfies SendOutcome;

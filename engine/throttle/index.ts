@@ -269,19 +269,35 @@ export async function gate(
   return result;
 }
 
+/** A worker not seen on a sender for this long no longer holds a share of its limit. */
+export const SHARE_ACTIVE_MS = 3_000;
+/** A worker joining a sender others send for waits this long: they shrink their shares meanwhile. */
+export const SHARE_SYNC_MS = 600;
+
+export interface Reservation {
+  /** Delay from now (the database clock) to each slot, in ms. */
+  delays: number[];
+  /** Worker processes active on the sender, this one included: each keeps to 1/share of the limit. */
+  share: number;
+  /** This worker just joined others on the sender: its first send waits this long (ms). */
+  holdMs: number;
+}
+
 /**
  * Reserves `n` consecutive send slots for a sender at `ratePerSecond`, inside the caller's
- * transaction. Returns the delay from now (the database clock) to each slot, so callers on other
- * hosts are immune to clock skew. The next free slot only moves forward by what is reserved, so a
+ * transaction, and records this worker as active on the sender. Returns the delay from now (the
+ * database clock) to each slot, so callers on other hosts are immune to clock skew, and how many
+ * workers share the sender's limit. The next free slot only moves forward by what is reserved, so a
  * reservation always succeeds and waits are bounded by the work already reserved.
  */
 export async function reserveSlots(
   tx: Sql,
   senderId: string,
+  workerId: string,
   n: number,
   ratePerSecond: number,
-): Promise<number[]> {
-  if (n === 0) return [];
+): Promise<Reservation> {
+  if (n === 0) return { delays: [], share: 1, holdMs: 0 };
   const intervalUs = Math.ceil(1_000_000 / ratePerSecond);
   await tx.query(
     'INSERT INTO throttle_sender_slots (sender_id, next_slot_at) VALUES ($1, clock_timestamp()) ON CONFLICT DO NOTHING',
@@ -299,8 +315,71 @@ export async function reserveSlots(
        FROM moved`,
     [senderId, n, intervalUs],
   );
+  // Under the sender's row lock (taken just above), so two workers never both join unseen.
+  const { rows: peers } = await tx.query<{ others: string; active: boolean | null }>(
+    `SELECT count(*) FILTER (WHERE worker_id <> $2) AS others, bool_or(worker_id = $2) AS active
+       FROM throttle_sender_workers
+      WHERE sender_id = $1 AND seen_at > clock_timestamp() - make_interval(secs => $3::float8 / 1000)`,
+    [senderId, workerId, SHARE_ACTIVE_MS],
+  );
+  await tx.query(
+    `INSERT INTO throttle_sender_workers (sender_id, worker_id, seen_at) VALUES ($1, $2, clock_timestamp())
+     ON CONFLICT (sender_id, worker_id) DO UPDATE SET seen_at = EXCLUDED.seen_at`,
+    [senderId, workerId],
+  );
+  const others = Number(peers[0]?.others ?? 0);
   const first = Math.max(0, Number(rows[0]?.first_ms ?? 0));
-  return Array.from({ length: n }, (_, i) => first + (i * intervalUs) / 1000);
+  return {
+    delays: Array.from({ length: n }, (_, i) => first + (i * intervalUs) / 1000),
+    share: others + 1,
+    holdMs: !peers[0]?.active && others > 0 ? SHARE_SYNC_MS : 0,
+  };
+}
+
+/**
+ * Keeps this worker's share of a sender while it still has sends for it (or sent in the last
+ * second), and tells how many workers share it now, this one included.
+ */
+export async function refreshShare(sql: Sql, senderId: string, workerId: string): Promise<number> {
+  const { rows } = await sql.query<{ n: string }>(
+    `WITH seen AS (
+       UPDATE throttle_sender_workers SET seen_at = clock_timestamp()
+        WHERE sender_id = $1 AND worker_id = $2 RETURNING worker_id)
+     SELECT count(*) AS n FROM throttle_sender_workers
+      WHERE sender_id = $1 AND worker_id <> $2
+        AND seen_at > clock_timestamp() - make_interval(secs => $3::float8 / 1000)`,
+    [senderId, workerId, SHARE_ACTIVE_MS],
+  );
+  return Number(rows[0]?.n ?? 0) + 1;
+}
+
+/**
+ * Gives this worker's share back, unless a claim renewed it in the last `quietMs` (then it is still
+ * needed). True when it was given back.
+ */
+export async function releaseShare(
+  sql: Sql,
+  senderId: string,
+  workerId: string,
+  quietMs: number,
+): Promise<boolean> {
+  await sql.query(
+    `DELETE FROM throttle_sender_workers WHERE sender_id = $1 AND worker_id = $2
+        AND seen_at < clock_timestamp() - make_interval(secs => $3::float8 / 1000)`,
+    [senderId, workerId, quietMs],
+  );
+  const { rows } = await sql.query<{ kept: boolean }>(
+    'SELECT EXISTS (SELECT 1 FROM throttle_sender_workers WHERE sender_id = $1 AND worker_id = $2) AS kept',
+    [senderId, workerId],
+  );
+  return !rows[0]?.kept;
+}
+
+/** Forgets workers gone for an hour (their rows only matter for a few seconds). */
+export async function pruneShares(sql: Sql): Promise<void> {
+  await sql.query(
+    "DELETE FROM throttle_sender_workers WHERE seen_at < clock_timestamp() - interval '1 hour'",
+  );
 }
 
 /** After a throughput error: no slot starts before `ms` from now, for every process. */

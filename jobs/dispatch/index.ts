@@ -21,6 +21,7 @@ import type { ChannelAdapter } from '../../engine/channels/types.ts';
 import { whatsappAdapterForSender } from '../../engine/channels/whatsapp/index.ts';
 import { newId } from '../../engine/ids.ts';
 import type { Runtime } from '../../engine/runtime.ts';
+import { pruneShares } from '../../engine/throttle/index.ts';
 import type { QueueDefinition } from '../boss.ts';
 
 export const DISPATCH_QUEUE = 'campaign-dispatch';
@@ -64,6 +65,9 @@ export async function pump(
       WHERE c.state IN ('scheduled', 'running')`,
   );
   let enqueued = 0;
+  // Each campaign's jobs, inserted interleaved below: campaigns launched together start together
+  // instead of the first one's batches filling every worker.
+  const perCampaign: { data: DispatchJob }[][] = [];
   for (const campaign of campaigns) {
     if (campaign.state === 'scheduled') {
       const { rows } = await runtime.pg.query<{ due: boolean }>(
@@ -74,7 +78,7 @@ export async function pump(
       await transition(runtime.pg, campaign.workspace_id, campaign.id, 'start', 'system').catch(() => {});
     }
     const rate = Number(campaign.throughput_mps);
-    const budget = Math.max(batchSize(rate) * 2, Math.ceil(rate * (options.aheadSeconds ?? 5)));
+    const budget = Math.max(batchSize(rate) * 2, Math.ceil(rate * (options.aheadSeconds ?? 2)));
     const ids = await runtime.pg.transaction(async (tx) => {
       const { rows: inflight } = await tx.query<{ n: string }>(
         `SELECT count(*) AS n FROM campaign_sends WHERE campaign_id = $1 AND state = 'queued'
@@ -103,9 +107,13 @@ export async function pump(
     const jobs = [];
     for (let i = 0; i < ids.length; i += size)
       jobs.push({ data: { campaignId: campaign.id, sendIds: ids.slice(i, i + size) } satisfies DispatchJob });
-    await boss.insert(DISPATCH_QUEUE, jobs);
+    perCampaign.push(jobs);
     enqueued += ids.length;
   }
+  const interleaved = [];
+  for (let round = 0; perCampaign.some((jobs) => round < jobs.length); round++)
+    for (const jobs of perCampaign) if (round < jobs.length) interleaved.push(jobs[round]!);
+  if (interleaved.length) await boss.insert(DISPATCH_QUEUE, interleaved);
   return enqueued;
 }
 
@@ -142,7 +150,12 @@ export async function startDispatcher(
   runtime: Runtime,
   boss: PgBoss,
   options: Partial<DispatchOptions> &
-    PumpOptions & { pumpIntervalMs?: number; localConcurrency?: number } = {},
+    PumpOptions & {
+      pumpIntervalMs?: number;
+      localConcurrency?: number;
+      /** False: pump only, no job handler (an API process in front of separate worker processes). */
+      work?: boolean;
+    } = {},
 ): Promise<DispatcherHandle> {
   const adapterFor = options.adapterFor ?? adapterFactory ?? defaultAdapterFor;
   const dispatch: DispatchOptions = {
@@ -152,23 +165,31 @@ export async function startDispatcher(
   };
   if (!(await boss.getQueue(DISPATCH_QUEUE)))
     await boss.createQueue(DISPATCH_QUEUE, { retryLimit: 3, expireInSeconds: 120 } as never);
-  await boss.work<DispatchJob>(
-    DISPATCH_QUEUE,
-    {
-      batchSize: 1,
-      pollingIntervalSeconds: 0.5,
-      localConcurrency: options.localConcurrency ?? 4,
-    } as never,
-    async (jobs) => {
-      for (const job of jobs) await processSends(runtime, job.data.campaignId, job.data.sendIds, dispatch);
-    },
-  );
+  const work = options.work ?? true;
+  if (work)
+    await boss.work<DispatchJob>(
+      DISPATCH_QUEUE,
+      {
+        batchSize: 1,
+        pollingIntervalSeconds: 0.5,
+        // A job mostly waits for its slots (no connection held), so many run at once per process.
+        localConcurrency: options.localConcurrency ?? 32,
+      } as never,
+      async (jobs) => {
+        for (const job of jobs) await processSends(runtime, job.data.campaignId, job.data.sendIds, dispatch);
+      },
+    );
   let running = false;
   let stopped = false;
+  let prunedAt = 0;
   const pass = async () => {
     if (running || stopped) return;
     running = true;
     try {
+      if (Date.now() - prunedAt > 60_000) {
+        prunedAt = Date.now();
+        await pruneShares(runtime.pg);
+      }
       await reconcileSending(runtime, dispatch);
       await pump(runtime, boss, { ...options, clockOffsetMs: dispatch.clockOffsetMs });
       const { rows } = await runtime.pg.query<{ campaign_id: string }>(
@@ -190,7 +211,7 @@ export async function startDispatcher(
       stopped = true;
       localDispatchers.delete(handle);
       clearInterval(timer);
-      await boss.offWork(DISPATCH_QUEUE);
+      if (work) await boss.offWork(DISPATCH_QUEUE);
       while (running) await new Promise((r) => setTimeout(r, 20));
     },
   };

@@ -1,5 +1,7 @@
-// A dispatch worker process for the crash test: real Postgres from DATABASE_URL, its own chdb, the
-// simulator's ground truth to resolve in-doubt sends. Prints "ready" once it is taking jobs.
+// A dispatch worker process for the crash test and bench/dispatch: real Postgres from DATABASE_URL, its
+// own chdb, the simulator's ground truth to resolve in-doubt sends (no webhooks there). Leases and
+// timeouts are short by default (the crash test); the benchmark passes production ones. Prints
+// "ready" once it is taking jobs.
 import pino from 'pino';
 import { groundTruthLookup } from '../../engine/campaigns/dispatch.ts';
 import { openRuntime } from '../../engine/runtime.ts';
@@ -22,6 +24,6 @@ await startDispatcher(runtime, boss, {
   requestTimeoutMs: Number(process.env.REQUEST_TIMEOUT_MS ?? 1_000),
   staleMs: Number(process.env.STALE_MS ?? 2_000),
   pumpIntervalMs: 200,
-  localConcurrency: 4,
+  localConcurrency: Number(process.env.LOCAL_CONCURRENCY ?? 4),
 });
 process.stdout.write('ready\n');
