@@ -8,7 +8,13 @@ const dir = fileURLToPath(new URL('.', import.meta.url));
 const args = process.argv.slice(2);
 const sizeIndex = args.indexOf('--size');
 const size = sizeIndex >= 0 ? args[sizeIndex + 1] : 'small';
-const names = args.filter((arg, i) => !arg.startsWith('--') && (sizeIndex < 0 || i !== sizeIndex + 1));
+// Names come before the first option; every option (`--size`, and any a benchmark takes) is passed on.
+const firstOption = args.findIndex((arg) => arg.startsWith('--'));
+const names = firstOption < 0 ? args : args.slice(0, firstOption);
+const passed =
+  firstOption < 0
+    ? []
+    : args.slice(firstOption).filter((_, i, rest) => !(rest[i] === '--size' || rest[i - 1] === '--size'));
 const all = readdirSync(dir)
   .filter((file) => file.endsWith('.bench.ts'))
   .map((file) => file.replace(/\.bench\.ts$/, ''))
@@ -17,7 +23,7 @@ const chosen = names.length ? all.filter((name) => names.includes(name)) : all;
 let failed = 0;
 for (const name of chosen) {
   process.stdout.write(`\n== bench ${name} (size ${size}) ==\n`);
-  const run = spawnSync(process.execPath, [`${dir}${name}.bench.ts`, '--size', String(size)], {
+  const run = spawnSync(process.execPath, [`${dir}${name}.bench.ts`, '--size', String(size), ...passed], {
     stdio: 'inherit',
   });
   if (run.status !== 0) failed++;
