@@ -94,7 +94,7 @@ const EXAMPLES = [
 ];
 const COMPOSITES: Record<string, string> = {
   'composite A (attributes, behaviour, consent)':
-    'country = "IN" and age between 25 and 45 and did "purchase" at least 2 times in last 30 days and not did "app_open" in last 14 days and subscribed to whatsapp marketing',
+    'country = "IN" and age between 25 and 45 and did "purchase" at least 2 times in last 30 days and not did "app_open" in last 7 days and subscribed to whatsapp marketing',
   'composite B (value, messages, consent)':
     '(plan in ("pro", "business") or tagged "b2b") and sum of amount over "purchase" in last 90 days > 500 and received campaign "diwali_sale" and not replied to campaign "diwali_sale" and subscribed to whatsapp marketing',
   'composite C (recency, sequence, messages)':

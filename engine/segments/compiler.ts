@@ -119,6 +119,7 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
   const events: Scan = { aggregates: [], filters: [] };
   const rollup: Scan = { aggregates: [], filters: [] };
   const messages: Scan = { aggregates: [], filters: [] };
+  const messageStatuses = new Set<string>();
   let eventConditions = 0;
   let todayCache: string | undefined;
 
@@ -497,16 +498,23 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
       replied: `has(st.statuses, 'replied')`,
       failed: `(s.outcome = 'failed' OR has(st.statuses, 'failed'))`,
     };
-    const target =
+    for (const status of STATUSES_OF[expr.action]) messageStatuses.add(status);
+    const name = expr.target.type === 'any' ? undefined : params.string(expr.target.name);
+    const target = (prefix: string) =>
       expr.target.type === 'campaign'
-        ? `s.campaign_name = ${params.string(expr.target.name)}`
+        ? `${prefix}campaign_name = ${name}`
         : expr.target.type === 'template'
-          ? `s.template_name = ${params.string(expr.target.name)}`
+          ? `${prefix}template_name = ${name}`
           : '1';
+    const bounds = boundsOf(expr.window);
+    const window = (column: string) => boundsSql(bounds, column);
+    // The sends this condition counts, as a row filter of the sends scan (OR-ed over conditions).
+    const own = [target(''), window('sent_at')].filter((part) => part !== '1');
+    messages.filters.push({ sql: own.length ? `(${own.join(' AND ')})` : '1' });
     const count = agg(
       messages,
       'm',
-      `countIf(${reached[expr.action]} AND ${target} AND ${windowSql(expr.window, 's.sent_at')})`,
+      `countIf(${reached[expr.action]} AND ${target('s.')} AND ${window('s.sent_at')})`,
     );
     return `(${countTest(count, expr.count)})`;
   };
@@ -590,18 +598,27 @@ LEFT JOIN (
 ) AS r ON r.contact_id = c.contact_id`;
   }
   if (messages.aggregates.length) {
+    // Only the sends some condition counts, and only the statuses some condition tests, are read.
+    const filters = dedupe(messages.filters.map((f) => f.sql));
+    const sendsWhere = `workspace_id = ${ws} AND sent_at <= ${nowSql}${filters.includes('1') ? '' : ` AND (${filters.join(' OR ')})`}`;
+    const statuses = params.add([...messageStatuses].sort(), 'Array(String)');
     from += `
 LEFT JOIN (
   SELECT s.contact_id AS contact_id, ${messages.aggregates.join(',\n    ')}
   FROM (
     SELECT contact_id, campaign_name, template_name, outcome, sent_at, provider_message_id
     FROM ${db}.sends FINAL
-    WHERE workspace_id = ${ws} AND sent_at <= ${nowSql}
+    WHERE ${sendsWhere}
   ) AS s
   LEFT JOIN (
     SELECT provider_message_id, groupUniqArray(status) AS statuses
     FROM ${db}.message_statuses
-    WHERE workspace_id = ${ws} AND provider_message_id != '' AND ts <= ${nowSql}
+    WHERE workspace_id = ${ws} AND provider_message_id != '' AND ts <= ${nowSql} AND has(${statuses}, status)${
+      filters.includes('1')
+        ? ''
+        : `
+      AND provider_message_id IN (SELECT provider_message_id FROM ${db}.sends WHERE ${sendsWhere})`
+    }
     GROUP BY provider_message_id
   ) AS st ON st.provider_message_id = s.provider_message_id
   GROUP BY s.contact_id
@@ -621,6 +638,14 @@ LEFT JOIN (
     },
   };
 }
+
+/** The provider statuses each message action tests (besides the send's own outcome). */
+const STATUSES_OF: Record<MessageCondition['action'], string[]> = {
+  received: ['sent', 'delivered', 'read', 'replied'],
+  read: ['read', 'replied'],
+  replied: ['replied'],
+  failed: ['failed'],
+};
 
 function dedupe<T>(values: T[]): T[] {
   return [...new Set(values)];
