@@ -8,30 +8,16 @@
 // the ids upsert gives demo contacts (stableId of the external id `demo-<index>`). What it adds for
 // the spec's examples: `email` and `name` attributes, and sends with statuses (the demo's broadcast).
 import { DateTime } from 'luxon';
-import { DEMO_COUNTRIES } from '../engine/demo/generate.ts';
+import {
+  DEMO_CHRONOTYPES as CHRONOTYPES,
+  DEMO_COUNTRIES,
+  DEMO_INTERESTS as INTERESTS,
+  DEMO_PLATFORMS as PLATFORMS,
+  DEMO_PRODUCTS as PRODUCTS,
+  DEMO_SOURCES as SOURCES,
+} from '../engine/demo/generate.ts';
 import type { Runtime } from '../engine/runtime.ts';
 
-const INTERESTS = [
-  'cricket',
-  'football',
-  'music',
-  'movies',
-  'tech',
-  'fashion',
-  'travel',
-  'food',
-  'fitness',
-  'gaming',
-];
-const CHRONOTYPES: [number, number][] = [
-  [7.5, 0.22],
-  [12.5, 0.2],
-  [18.5, 0.3],
-  [21.5, 0.28],
-];
-const PLATFORMS = ['android', 'android', 'android', 'ios', 'web'];
-const PRODUCTS = ['sneakers', 'headphones', 'phone_case', 'tshirt', 'backpack', 'watch', 'novel', 'coffee'];
-const SOURCES = ['ad', 'referral', 'organic', 'store'];
 const NAMES = [
   'Ravi Kumar',
   'Anita Sharma',

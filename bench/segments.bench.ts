@@ -10,8 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { defineAttributes } from '../engine/contacts/attributes.ts';
-import { DEMO_ATTRIBUTES } from '../engine/demo/generate.ts';
+import { defineDemoSchema } from '../engine/demo/generate.ts';
 import { openRuntime, type Runtime } from '../engine/runtime.ts';
 import { loadSchema, rollupCompresses } from '../engine/segments/audiences.ts';
 import type { EventPath } from '../engine/segments/compiler.ts';
@@ -120,21 +119,10 @@ interface Meta {
 
 const setupSegments = async (runtime: Runtime): Promise<string> => {
   const workspace = await createWorkspace(runtime.pg, { name: 'Bench', timezone: 'Asia/Kolkata' });
-  await defineAttributes(runtime.pg, workspace.id, [
-    ...DEMO_ATTRIBUTES,
+  await defineDemoSchema(runtime.pg, workspace.id, [
     { name: 'email', type: 'string', description: 'email address' },
     { name: 'name', type: 'string', description: 'full name' },
   ]);
-  await runtime.pg.query(
-    `INSERT INTO event_properties (workspace_id, event_name, property, type)
-     SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING`,
-    [
-      workspace.id,
-      ['signup', 'app_open', 'add_to_cart', 'add_to_cart', 'purchase', 'purchase', 'purchase'],
-      ['source', 'platform', 'product', 'price', 'amount', 'currency', 'items'],
-      ['string', 'string', 'string', 'number', 'number', 'string', 'number'],
-    ],
-  );
   const highValue = 'sum of amount over "purchase" in last 90 days > 5000 or tagged "b2b"';
   await insertSegment(runtime.pg, workspace.id, {
     name: 'high_value',
