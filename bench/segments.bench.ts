@@ -2,7 +2,7 @@
 // generator's data built inside ClickHouse (bench/segments-data.ts). Sizes: `--size small` (default,
 // 20k contacts / ~1M events), `1m` (1M / ~100M), `10m` (10M / ~500M), `full` (both), or any
 // `<contacts>x<days>` such as `5000000x52`. Big data sets are built once and kept in
-// `--data <dir>` (default /work/scratch-segments or CHORUS_BENCH_DATA), one directory per size and
+// `--data <dir>` (default data/bench, or CHORUS_BENCH_DATA), one directory per size and
 // seed: `--phase generate` builds them (run it outside the bench lock), `--phase query` times the
 // queries, `--only <regex>` picks segments and `--runs <n>` sets the measured runs.
 
@@ -26,7 +26,7 @@ const size = option('size') ?? 'small';
 const phase = option('phase') ?? 'all';
 const only = option('only') ? new RegExp(option('only')!) : undefined;
 const seed = Number(option('seed') ?? 1);
-const dataRoot = option('data') ?? process.env.CHORUS_BENCH_DATA ?? '/work/scratch-segments';
+const dataRoot = option('data') ?? process.env.CHORUS_BENCH_DATA ?? 'data/bench';
 // Days of history per size: the demo model makes about 0.95 events per contact per day, so these
 // give ~100 events per contact at 1M (100M) and ~50 at 10M (500M).
 const NAMED: Record<string, { contacts: number; days: number }[]> = {
