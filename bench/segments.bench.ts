@@ -1,27 +1,48 @@
-// Segment count latency (p50/p95) and compile time, raw events vs the daily rollup, on data
-// generated inside ClickHouse with INSERT ... SELECT FROM numbers(). `--size small` (default) is
-// 20k contacts / 1M events; `--size full` runs 1M / 100M and 10M / 500M (long: run on an idle machine).
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// Segment count latency (p50/p95) and compile time, raw events vs the daily rollup, on the demo
+// generator's data built inside ClickHouse (bench/segments-data.ts). Sizes: `--size small` (default,
+// 20k contacts / ~1M events), `1m` (1M / ~100M), `10m` (10M / ~500M), `full` (both), or any
+// `<contacts>x<days>` such as `5000000x52`. Big data sets are built once and kept in
+// `--data <dir>` (default data/bench, or CHORUS_BENCH_DATA), one directory per size and
+// seed: `--phase generate` builds them (run it outside the bench lock), `--phase query` times the
+// queries, `--only <regex>` picks segments and `--runs <n>` sets the measured runs.
+
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { defineDemoSchema } from '../engine/demo/generate.ts';
 import { openRuntime, type Runtime } from '../engine/runtime.ts';
-import { loadSchema } from '../engine/segments/audiences.ts';
+import { loadSchema, rollupCompresses } from '../engine/segments/audiences.ts';
 import type { EventPath } from '../engine/segments/compiler.ts';
 import { compileSegment, parseSegment } from '../engine/segments/index.ts';
 import { insertSegment } from '../engine/segments/store.ts';
 import { createWorkspace } from '../engine/workspaces.ts';
+import { generateBenchData } from './segments-data.ts';
 
 const args = process.argv.slice(2);
-const size = args[args.indexOf('--size') + 1] === 'full' ? 'full' : 'small';
+const option = (name: string) =>
+  args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : undefined;
+const size = option('size') ?? 'small';
+const phase = option('phase') ?? 'all';
+const only = option('only') ? new RegExp(option('only')!) : undefined;
+const seed = Number(option('seed') ?? 1);
+const dataRoot = option('data') ?? process.env.CHORUS_BENCH_DATA ?? 'data/bench';
+// Days of history per size: the demo model makes about 0.95 events per contact per day, so these
+// give ~100 events per contact at 1M (100M) and ~50 at 10M (500M).
+const NAMED: Record<string, { contacts: number; days: number }[]> = {
+  small: [{ contacts: 20_000, days: 52 }],
+  '1m': [{ contacts: 1_000_000, days: 105 }],
+  '10m': [{ contacts: 10_000_000, days: 52 }],
+  full: [
+    { contacts: 1_000_000, days: 105 },
+    { contacts: 10_000_000, days: 52 },
+  ],
+};
+const custom = /^(\d+)x(\d+)$/.exec(size);
 const SIZES =
-  size === 'full'
-    ? [
-        { contacts: 1_000_000, events: 100_000_000 },
-        { contacts: 10_000_000, events: 500_000_000 },
-      ]
-    : [{ contacts: 20_000, events: 1_000_000 }];
-const RUNS = size === 'full' ? 7 : 7;
+  NAMED[size] ?? (custom ? [{ contacts: Number(custom[1]), days: Number(custom[2]) }] : undefined);
+if (!SIZES) throw new Error(`unknown --size ${size}`);
+const RUNS = Number(option('runs') ?? 7);
 const NOW = new Date('2026-03-15T12:00:00Z');
 
 const EXAMPLES = [
@@ -72,162 +93,206 @@ const EXAMPLES = [
 ];
 const COMPOSITES: Record<string, string> = {
   'composite A (attributes, behaviour, consent)':
-    'country = "IN" and age between 25 and 45 and did "purchase" at least 2 times in last 30 days and not did "app_open" in last 14 days and subscribed to whatsapp marketing',
+    'country = "IN" and age between 25 and 45 and did "purchase" at least 2 times in last 30 days and not did "app_open" in last 7 days and subscribed to whatsapp marketing',
   'composite B (value, messages, consent)':
-    '(plan in ("pro", "team") or tagged "vip") and sum of amount over "purchase" in last 90 days > 500 and received campaign "diwali_sale" and not replied to campaign "diwali_sale" and subscribed to whatsapp marketing',
+    '(plan in ("pro", "business") or tagged "b2b") and sum of amount over "purchase" in last 90 days > 500 and received campaign "diwali_sale" and not replied to campaign "diwali_sale" and subscribed to whatsapp marketing',
   'composite C (recency, sequence, messages)':
     'last seen in last 7 days and did "add_to_cart" then not "purchase" within 1 hour in last 3 days and not unsubscribed from whatsapp marketing and received any message in last 30 days and email is set',
 };
-
-async function generate(runtime: Runtime, ws: string, contacts: number, events: number): Promise<void> {
-  const db = runtime.ch.database;
-  const params = { ws, n: contacts, now: '2026-03-15 12:00:00' };
-  await runtime.ch.command(
-    `INSERT INTO ${db}.contacts (workspace_id, contact_id, phone, country, language, timezone, attr_strings, attr_numbers, attr_dates, attr_lists, tags, lists, consent, created_at, last_seen_at, updated_at, version)
-     SELECT {ws:String}, concat('c', toString(number)), concat('+9198', leftPad(toString(number), 8, '0')),
-       ['IN', 'IN', 'IN', 'US', 'GB', 'AE'][number % 6 + 1], ['en', 'hi', 'ta'][number % 3 + 1],
-       ['Asia/Kolkata', 'Asia/Kolkata', 'America/New_York', 'Europe/London', ''][number % 5 + 1],
-       map('plan', ['free', 'pro', 'team', 'free'][number % 4 + 1], 'email', if(number % 3 = 0, '', concat('u', toString(number), ['@gmail.com', '@yahoo.com'][number % 2 + 1])),
-           'name', ['Ravi Kumar', 'Anita', 'Arjun', 'Zoya'][number % 4 + 1], 'city', ['Mumbai', 'Pune', 'Delhi'][number % 3 + 1]),
-       map('age', toFloat64(18 + cityHash64(number, 1) % 50)),
-       map('birthday', toDate32('1970-01-01') + toInt32(cityHash64(number, 2) % 18000)),
-       map('interests', arraySlice(['cricket', 'music', 'football'], 1 + number % 3, 1 + number % 2)),
-       if(number % 10 = 0, ['vip'], []), if(number % 4 = 0, ['newsletter'], []),
-       map('whatsapp.marketing', ['opted_in', 'opted_in', 'opted_out'][number % 3 + 1]),
-       toDateTime64({now:String}, 3, 'UTC') - toIntervalSecond(cityHash64(number, 3) % (400 * 86400)),
-       toDateTime64({now:String}, 3, 'UTC') - toIntervalSecond(cityHash64(number, 4) % (60 * 86400)),
-       toDateTime64({now:String}, 3, 'UTC'), 1
-     FROM numbers({n:UInt64})`,
-    params,
-  );
-  const chunk = 50_000_000;
-  for (let start = 0; start < events; start += chunk) {
-    await runtime.ch.command(
-      `INSERT INTO ${db}.events (workspace_id, name, contact_id, ts, event_id, properties)
-       SELECT {ws:String}, ['purchase', 'app_open', 'app_open', 'view', 'add_to_cart', 'signup'][cityHash64(number, 5) % 6 + 1],
-         concat('c', toString(cityHash64(number, 6) % {n:UInt64})),
-         toDateTime64({now:String}, 3, 'UTC') - toIntervalSecond(cityHash64(number, 7) % (200 * 86400)),
-         toString(number),
-         concat('{"amount":', toString(cityHash64(number, 8) % 1000), ',"currency":"', ['INR', 'USD'][number % 2 + 1], '"}')
-       FROM numbers({start:UInt64}, {count:UInt64})`,
-      { ...params, start, count: Math.min(chunk, events - start) },
-    );
-  }
-  const sends = Math.max(1, Math.floor(contacts / 2));
-  await runtime.ch.command(
-    `INSERT INTO ${db}.sends (workspace_id, send_id, campaign_name, template_name, contact_id, provider_message_id, outcome, sent_at)
-     SELECT {ws:String}, toString(number), ['diwali_sale', 'new_year', ''][number % 3 + 1], ['promo', 'order_update'][number % 2 + 1],
-       concat('c', toString(cityHash64(number, 9) % {n:UInt64})), concat('wamid.', toString(number)), if(number % 20 = 0, 'failed', 'accepted'),
-       toDateTime64({now:String}, 3, 'UTC') - toIntervalSecond(cityHash64(number, 10) % (60 * 86400))
-     FROM numbers({sends:UInt64})`,
-    { ...params, sends },
-  );
-  await runtime.ch.command(
-    `INSERT INTO ${db}.message_statuses (workspace_id, provider_message_id, status, ts)
-     SELECT {ws:String}, concat('wamid.', toString(intDiv(number, 3))), ['sent', 'delivered', ['read', 'replied', 'failed'][cityHash64(intDiv(number, 3)) % 3 + 1]][number % 3 + 1],
-       toDateTime64({now:String}, 3, 'UTC') - toIntervalSecond(cityHash64(number, 11) % (60 * 86400))
-     FROM numbers({statuses:UInt64})`,
-    { ...params, statuses: sends * 3 },
-  );
-  await runtime.ch.command(`OPTIMIZE TABLE ${db}.contacts FINAL`);
-}
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-const results: Record<string, unknown>[] = [];
-for (const { contacts, events } of SIZES) {
-  const dataDir = mkdtempSync(join(tmpdir(), 'chorus-bench-segments-'));
-  const runtime = await openRuntime({
-    config: { dataDir, logLevel: 'silent' },
-    log: pino({ level: 'silent' }),
-  });
-  try {
-    const workspace = await createWorkspace(runtime.pg, { name: 'Bench', timezone: 'Asia/Kolkata' });
-    const ws = workspace.id;
-    for (const [name, type] of Object.entries({
-      age: 'number',
-      plan: 'string',
-      email: 'string',
-      name: 'string',
-      city: 'string',
-      interests: 'string_list',
-      birthday: 'date',
-    })) {
-      await runtime.pg.query('INSERT INTO attribute_schemas (workspace_id, name, type) VALUES ($1, $2, $3)', [
-        ws,
-        name,
-        type,
-      ]);
-    }
-    const highValue = 'sum of amount over "purchase" in last 90 days > 5000 or tagged "vip"';
-    await insertSegment(runtime.pg, ws, {
-      name: 'high_value',
-      dsl: highValue,
-      ast: parseSegment(highValue).ast!,
-    });
-    const loadStart = performance.now();
-    await generate(runtime, ws, contacts, events);
-    const loadSeconds = (performance.now() - loadStart) / 1000;
-    process.stdout.write(
-      `${contacts} contacts / ${events} events generated in ${loadSeconds.toFixed(1)} s\n`,
-    );
-    const schema = await loadSchema(runtime.pg, ws);
+interface Meta {
+  workspaceId: string;
+  contacts: number;
+  days: number;
+  seed: number;
+  events: number;
+  eventsDaily: number;
+  bytesOnDisk: number;
+  generateSeconds: number;
+  generateCpuSeconds: number;
+}
 
-    const segments = [...EXAMPLES.map((dsl) => [dsl, dsl] as const), ...Object.entries(COMPOSITES)];
-    for (const [label, dsl] of segments) {
+const setupSegments = async (runtime: Runtime): Promise<string> => {
+  const workspace = await createWorkspace(runtime.pg, { name: 'Bench', timezone: 'Asia/Kolkata' });
+  await defineDemoSchema(runtime.pg, workspace.id, [
+    { name: 'email', type: 'string', description: 'email address' },
+    { name: 'name', type: 'string', description: 'full name' },
+  ]);
+  const highValue = 'sum of amount over "purchase" in last 90 days > 5000 or tagged "b2b"';
+  await insertSegment(runtime.pg, workspace.id, {
+    name: 'high_value',
+    dsl: highValue,
+    ast: parseSegment(highValue).ast!,
+  });
+  return workspace.id;
+};
+
+/** Waits until background merges have settled, so timings do not include a merge storm. */
+const settle = async (runtime: Runtime) => {
+  const db = runtime.ch.database;
+  for (const table of ['events', 'events_daily', 'contacts', 'sends', 'message_statuses'])
+    await runtime.ch.command(`OPTIMIZE TABLE ${db}.${table} FINAL`);
+};
+
+const open = (dataDir: string) =>
+  openRuntime({ config: { dataDir, logLevel: 'silent' }, log: pino({ level: 'silent' }) });
+
+async function generateSize(dataDir: string, contacts: number, days: number): Promise<Meta> {
+  rmSync(dataDir, { recursive: true, force: true });
+  mkdirSync(dataDir, { recursive: true });
+  const runtime = await open(dataDir);
+  try {
+    const workspaceId = await setupSegments(runtime);
+    const wall = performance.now();
+    const cpu = process.cpuUsage();
+    await generateBenchData(runtime, { workspaceId, contacts, days, seed, until: NOW }, (message) =>
+      process.stdout.write(`  ${message} (${((performance.now() - wall) / 1000).toFixed(0)} s)\n`),
+    );
+    await settle(runtime);
+    const used = process.cpuUsage(cpu);
+    const parts = await runtime.ch.rows<{ table: string; rows: string; bytes: string }>(
+      `SELECT table, sum(rows) AS rows, sum(bytes_on_disk) AS bytes FROM system.parts
+       WHERE database = {db:String} AND active GROUP BY table`,
+      { db: runtime.ch.database },
+    );
+    const rowsOf = (table: string) => Number(parts.find((p) => p.table === table)?.rows ?? 0);
+    const meta: Meta = {
+      workspaceId,
+      contacts,
+      days,
+      seed,
+      events: rowsOf('events'),
+      eventsDaily: rowsOf('events_daily'),
+      bytesOnDisk: parts.reduce((sum, p) => sum + Number(p.bytes), 0),
+      generateSeconds: Math.round((performance.now() - wall) / 100) / 10,
+      generateCpuSeconds: Math.round((used.user + used.system) / 100_000) / 10,
+    };
+    writeFileSync(join(dataDir, 'bench-meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
+    return meta;
+  } finally {
+    await runtime.close();
+  }
+}
+
+const results: Record<string, unknown>[] = [];
+const machine = {
+  cores: cpus().length,
+  cpu: cpus()[0]?.model,
+  loadavg_start: loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' '),
+};
+for (const { contacts, days } of SIZES) {
+  const persistent = size !== 'small';
+  const dataDir = persistent
+    ? join(dataRoot, `segments-${contacts}x${days}-seed${seed}`)
+    : mkdtempSync(join(tmpdir(), 'chorus-bench-segments-'));
+  const metaFile = join(dataDir, 'bench-meta.json');
+  let meta: Meta | undefined = existsSync(metaFile)
+    ? (JSON.parse(readFileSync(metaFile, 'utf8')) as Meta)
+    : undefined;
+  if (!meta || phase === 'generate') {
+    if (phase === 'query') throw new Error(`no data in ${dataDir}: run with --phase generate first`);
+    process.stdout.write(`generating ${contacts} contacts x ${days} days into ${dataDir}\n`);
+    meta = await generateSize(dataDir, contacts, days);
+    process.stdout.write(`${JSON.stringify(meta)}\n`);
+  }
+  if (phase === 'generate') continue;
+  const runtime = await open(dataDir);
+  try {
+    const ws = meta.workspaceId;
+    const schema = await loadSchema(runtime.pg, ws);
+    const compresses = await rollupCompresses(runtime);
+    const label = `${contacts}/${meta.events}`;
+    process.stdout.write(
+      `${label}: ${meta.eventsDaily} rollup rows (${(meta.eventsDaily / meta.events).toFixed(2)} per event, auto uses the rollup: ${compresses}), ${(meta.bytesOnDisk / 1e9).toFixed(2)} GB on disk, load ${loadavg()[0]!.toFixed(2)}\n`,
+    );
+    const segments = [...EXAMPLES.map((dsl) => [dsl, dsl] as const), ...Object.entries(COMPOSITES)].filter(
+      ([name]) => !only || only.test(name),
+    );
+    for (const [name, dsl] of segments) {
+      const options = {
+        workspaceId: ws,
+        now: NOW,
+        database: runtime.ch.database,
+        rollupCompresses: compresses,
+      };
       // Compile time: warm, averaged over many compiles (parse + check + compile).
       const compileRuns = 300;
       const t0 = performance.now();
-      for (let i = 0; i < compileRuns; i++)
-        compileSegment(dsl, schema, { workspaceId: ws, now: NOW, database: runtime.ch.database });
+      for (let i = 0; i < compileRuns; i++) compileSegment(dsl, schema, options);
       const compileMs = (performance.now() - t0) / compileRuns;
       const row: Record<string, unknown> = {
-        size: `${contacts}/${events}`,
-        segment: label,
+        size: label,
+        segment: name,
         compile_ms: Number(compileMs.toFixed(3)),
       };
-      const auto = compileSegment(dsl, schema, { workspaceId: ws, now: NOW, database: runtime.ch.database })
-        .compiled!;
-      const paths: EventPath[] = auto.plan.rollup ? ['raw', 'rollup'] : ['raw'];
+      const auto = compileSegment(dsl, schema, options).compiled!;
+      row.auto_path = auto.plan.rollup ? 'rollup' : 'raw';
+      const rollupPlan = compileSegment(dsl, schema, { ...options, path: 'rollup' }).compiled!;
+      const paths: EventPath[] = rollupPlan.plan.rollup ? ['raw', 'rollup'] : ['raw'];
       for (const path of paths) {
-        const compiled = compileSegment(dsl, schema, {
-          workspaceId: ws,
-          now: NOW,
-          database: runtime.ch.database,
-          path,
-        }).compiled!;
+        const compiled = compileSegment(dsl, schema, { ...options, path }).compiled!;
         const sql = `SELECT count() AS count FROM (${compiled.sql})`;
         const times: number[] = [];
+        const cpuTimes: number[] = [];
         let count = 0;
         for (let i = 0; i <= RUNS; i++) {
           const start = performance.now();
+          const cpu = process.cpuUsage();
           const rows = await runtime.ch.rows<{ count: string }>(sql, compiled.params);
-          if (i > 0) times.push(performance.now() - start);
+          const used = process.cpuUsage(cpu);
+          if (i > 0) {
+            times.push(performance.now() - start);
+            cpuTimes.push((used.user + used.system) / 1000);
+          }
           count = Number(rows[0]!.count);
         }
         row[`${path}_count`] = count;
         row[`${path}_p50_ms`] = Math.round(percentile(times, 50));
         row[`${path}_p95_ms`] = Math.round(percentile(times, 95));
+        row[`${path}_cpu_p50_ms`] = Math.round(percentile(cpuTimes, 50));
       }
+      row.loadavg = loadavg()[0]!.toFixed(2);
       results.push(row);
       process.stdout.write(
-        `${label.slice(0, 70).padEnd(72)} compile ${compileMs.toFixed(3)} ms  raw p50 ${row.raw_p50_ms} p95 ${row.raw_p95_ms} ms${row.rollup_p50_ms !== undefined ? `  rollup p50 ${row.rollup_p50_ms} p95 ${row.rollup_p95_ms} ms` : ''}  count ${row.raw_count}\n`,
+        `${name.slice(0, 70).padEnd(72)} compile ${compileMs.toFixed(3)} ms  raw p50 ${row.raw_p50_ms} p95 ${row.raw_p95_ms} ms (cpu ${row.raw_cpu_p50_ms})${row.rollup_p50_ms !== undefined ? `  rollup p50 ${row.rollup_p50_ms} p95 ${row.rollup_p95_ms} ms (cpu ${row.rollup_cpu_p50_ms})` : ''}  auto ${row.auto_path}  count ${row.raw_count}  load ${row.loadavg}\n`,
       );
       if (row.rollup_count !== undefined && row.rollup_count !== row.raw_count)
-        throw new Error(`rollup and raw disagree on ${label}`);
+        throw new Error(`rollup and raw disagree on ${name}`);
     }
   } finally {
     await runtime.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    if (!persistent) rmSync(dataDir, { recursive: true, force: true });
   }
 }
-const dir = new URL('./results/', import.meta.url).pathname;
-mkdirSync(dir, { recursive: true });
-writeFileSync(
-  join(dir, 'segments.json'),
-  `${JSON.stringify({ size, now: NOW.toISOString(), runs: RUNS, results }, null, 2)}\n`,
-);
-process.stdout.write(`results in bench/results/segments.json\n`);
+if (phase !== 'generate') {
+  const dir = new URL('./results/', import.meta.url).pathname;
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `segments-${size}${only ? '-partial' : ''}.json`);
+  writeFileSync(
+    file,
+    `${JSON.stringify(
+      {
+        size,
+        now: NOW.toISOString(),
+        runs: RUNS,
+        machine: {
+          ...machine,
+          loadavg_end: loadavg()
+            .map((l) => l.toFixed(2))
+            .join(' '),
+        },
+        results,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  process.stdout.write(`results in ${file}\n`);
+}

@@ -124,7 +124,7 @@ export const DEMO_COUNTRIES: Country[] = [
   },
 ];
 
-const INTERESTS = [
+export const DEMO_INTERESTS = [
   'cricket',
   'football',
   'music',
@@ -142,7 +142,7 @@ const PLANS: [string, number][] = [
   ['business', 0.1],
 ];
 /** Local hours around which people are active: early risers, lunch, evening, night owls. */
-const CHRONOTYPES: [number, number][] = [
+export const DEMO_CHRONOTYPES: [number, number][] = [
   [7.5, 0.22],
   [12.5, 0.2],
   [18.5, 0.3],
@@ -222,6 +222,38 @@ export const DEMO_ATTRIBUTES = [
   { name: 'lifetime_value', type: 'number', description: 'total purchases, USD' },
 ];
 
+export const DEMO_PLATFORMS = ['android', 'android', 'android', 'ios', 'web'];
+export const DEMO_PRODUCTS = [
+  'sneakers',
+  'headphones',
+  'phone_case',
+  'tshirt',
+  'backpack',
+  'watch',
+  'novel',
+  'coffee',
+];
+export const DEMO_SOURCES = ['ad', 'referral', 'organic', 'store'];
+
+/** Declares the demo's attributes and its events' property types in a workspace. */
+export async function defineDemoSchema(
+  sql: Parameters<typeof defineAttributes>[0],
+  workspaceId: string,
+  extraAttributes: { name: string; type: string; description?: string }[] = [],
+): Promise<void> {
+  await defineAttributes(sql, workspaceId, [...DEMO_ATTRIBUTES, ...extraAttributes]);
+  await sql.query(
+    `INSERT INTO event_properties (workspace_id, event_name, property, type)
+     SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING`,
+    [
+      workspaceId,
+      ['signup', 'app_open', 'add_to_cart', 'add_to_cart', 'purchase', 'purchase', 'purchase'],
+      ['source', 'platform', 'product', 'price', 'amount', 'currency', 'items'],
+      ['string', 'string', 'string', 'number', 'number', 'string', 'number'],
+    ],
+  );
+}
+
 /**
  * Generates `contacts` contacts with `days` days of behaviour and writes them: contacts (with
  * consent history) through the normal upsert, events straight into ClickHouse in large batches.
@@ -237,17 +269,7 @@ export async function generateDemo(
   const until = options.until ?? new Date(Math.floor(Date.now() / 86_400_000) * 86_400_000);
   const from = new Date(until.getTime() - options.days * 86_400_000);
   const chunk = options.chunk ?? 2_000;
-  await defineAttributes(runtime.pg, workspace.id, DEMO_ATTRIBUTES);
-  await runtime.pg.query(
-    `INSERT INTO event_properties (workspace_id, event_name, property, type)
-     SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING`,
-    [
-      workspace.id,
-      ['signup', 'app_open', 'add_to_cart', 'add_to_cart', 'purchase', 'purchase', 'purchase'],
-      ['source', 'platform', 'product', 'price', 'amount', 'currency', 'items'],
-      ['string', 'string', 'string', 'number', 'number', 'string', 'number'],
-    ],
-  );
+  await defineDemoSchema(runtime.pg, workspace.id);
 
   // Local midnight of each day in each zone, computed once (zones × days luxon calls in all).
   const midnights = new Map<string, number[]>();
@@ -273,8 +295,6 @@ export async function generateDemo(
     window: { from: from.toISOString(), to: until.toISOString() },
     seconds: 0,
   };
-  const platforms = ['android', 'android', 'android', 'ios', 'web'];
-  const products = ['sneakers', 'headphones', 'phone_case', 'tshirt', 'backpack', 'watch', 'novel', 'coffee'];
 
   let eventsInFlight: Promise<void> = Promise.resolve();
   for (let start = 0; start < options.contacts; start += chunk) {
@@ -297,10 +317,10 @@ export async function generateDemo(
         .toISOString()
         .slice(0, 10);
       const plan = pick(rng, PLANS, ([, w]) => w)[0];
-      const interests = INTERESTS.filter(() => uniformFloat64(rng) < 0.22).slice(0, 4);
+      const interests = DEMO_INTERESTS.filter(() => uniformFloat64(rng) < 0.22).slice(0, 4);
       // Most contacts signed up early in the window, so they have history.
       const signupDay = Math.min(options.days - 1, Math.floor(options.days * uniformFloat64(rng) ** 2));
-      const peak = pick(rng, CHRONOTYPES, ([, w]) => w)[0] + normal(rng) * 0.8;
+      const peak = pick(rng, DEMO_CHRONOTYPES, ([, w]) => w)[0] + normal(rng) * 0.8;
       const activity = Math.exp(normal(rng) * 0.7) * (plan === 'free' ? 0.7 : 1.3);
       const days = midnightsOf(city.zone);
       const contactEvents: Record<string, unknown>[] = [];
@@ -318,7 +338,7 @@ export async function generateDemo(
       };
       const signupAt = days[signupDay]! + Math.floor((peak + normal(rng)) * 3_600_000);
       const signupTs = Math.min(Math.max(signupAt, from.getTime()), until.getTime() - 60_000);
-      push('signup', signupTs, { source: pick(rng, ['ad', 'referral', 'organic', 'store'], () => 1) });
+      push('signup', signupTs, { source: pick(rng, DEMO_SOURCES, () => 1) });
       let spentUsd = 0;
       for (let day = signupDay; day < options.days; day++) {
         const opens = Math.min(6, poisson(rng, activity));
@@ -326,9 +346,9 @@ export async function generateDemo(
           const hour = Math.min(23.99, Math.max(0, peak + normal(rng) * 1.3));
           const at = days[day]! + Math.floor(hour * 3_600_000);
           if (at <= signupTs) continue;
-          push('app_open', at, { platform: pick(rng, platforms, () => 1) });
+          push('app_open', at, { platform: pick(rng, DEMO_PLATFORMS, () => 1) });
           if (uniformFloat64(rng) < 0.15) {
-            const product = pick(rng, products, () => 1);
+            const product = pick(rng, DEMO_PRODUCTS, () => 1);
             const price = Math.round(country.basket * Math.exp(normal(rng) * 0.5));
             const cartAt = at + Math.floor((2 + uniformFloat64(rng) * 18) * 60_000);
             push('add_to_cart', cartAt, { product, price });

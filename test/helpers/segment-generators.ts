@@ -103,6 +103,10 @@ export function generateDataset(contactCount = 250, seed = 42): Dataset {
     for (let j = 0; j < eventCount; j++) {
       const name = pick(EVENT_NAMES);
       const properties: Record<string, unknown> = {};
+      // Nested keys of the same names, placed first, and text that looks like JSON keys: only the
+      // top-level property counts (the compiler reads flat documents by a faster path than these).
+      if (chance(0.1)) properties.meta = { amount: 999, currency: pick(CURRENCIES), list: [1] };
+      if (chance(0.05)) properties.label = chance(0.5) ? 'say "amount":250 \\ {' : '[amount]';
       if (chance(0.85))
         properties.amount = chance(0.9) ? Math.floor(r() * 300) : String(Math.floor(r() * 300));
       if (chance(0.8)) properties.currency = pick(CURRENCIES);
