@@ -1,3 +1,4 @@
+import { cachedIdentity, rememberIdentity } from '../contacts/identity-cache.ts';
 import {
   existingContactIds,
   findContactIdsByExternalId,
@@ -5,8 +6,10 @@ import {
   upsertContacts,
 } from '../contacts/index.ts';
 import { normalizePhone } from '../contacts/phone.ts';
+import { GroupCommit } from '../group-commit.ts';
 import { stableId } from '../ids.ts';
 import type { Runtime } from '../runtime.ts';
+import { tsv } from '../stores/clickhouse.ts';
 import { type FieldIssue, pointer, ValidationError } from '../validation.ts';
 import type { Workspace } from '../workspaces.ts';
 
@@ -37,6 +40,18 @@ const EVENT_ID = /^[\x21-\x7e]{1,200}$/;
 const PROPERTY = /^[\p{L}\p{N}_][\p{L}\p{N}_ .:/-]{0,127}$/u;
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
 const MIN_TIME = Date.UTC(2000, 0, 1);
+const EVENT_FIELDS = new Set(['id', 'contact', 'name', 'timestamp', 'properties']);
+const CONTACT_KEYS = new Set(['id', 'phone', 'external_id']);
+
+// Batches repeat a handful of event and property names; the Unicode-aware patterns run once per name.
+const validNames = new Set<string>();
+function isName(pattern: RegExp, value: string): boolean {
+  if (validNames.has(value)) return true;
+  if (!pattern.test(value)) return false;
+  if (validNames.size > 50_000) validNames.clear();
+  validNames.add(value);
+  return true;
+}
 const MAX_PROPERTIES_BYTES = 32 * 1024;
 
 interface Checked {
@@ -44,6 +59,8 @@ interface Checked {
   eventId: string;
   name: string;
   ts: number;
+  /** `ts` as ClickHouse DateTime64 text. */
+  chTime: string;
   properties: string;
   types: [string, 'string' | 'number' | 'boolean'][];
   ref: { kind: 'id' | 'phone' | 'external_id'; value: string };
@@ -72,18 +89,18 @@ function checkItem(
   workspaceId: string,
   issues: FieldIssue[],
 ): Checked | undefined {
-  const at = `${path}${pointer(index)}`;
+  const at = `${path}/${index}`; // an index needs no JSON-pointer escaping
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     issues.push({ path: at, message: 'must be an event object' });
     return undefined;
   }
   const item = raw as Record<string, unknown>;
   const before = issues.length;
-  for (const key of Object.keys(item))
-    if (!['id', 'contact', 'name', 'timestamp', 'properties'].includes(key))
+  for (const key in item)
+    if (!EVENT_FIELDS.has(key))
       issues.push({ path: `${at}${pointer(key)}`, message: 'is not a known field' });
   const name = item.name;
-  if (typeof name !== 'string' || !EVENT_NAME.test(name))
+  if (typeof name !== 'string' || !isName(EVENT_NAME, name))
     issues.push({
       path: `${at}/name`,
       message: 'must be an event name of 1 to 128 letters, digits, spaces or _ . : / -',
@@ -110,8 +127,9 @@ function checkItem(
     if (typeof props !== 'object' || props === null || Array.isArray(props))
       issues.push({ path: `${at}/properties`, message: 'must be an object' });
     else {
-      for (const [key, value] of Object.entries(props)) {
-        if (!PROPERTY.test(key))
+      for (const key in props) {
+        const value = (props as Record<string, unknown>)[key];
+        if (!isName(PROPERTY, key))
           issues.push({ path: `${at}/properties${pointer(key)}`, message: 'is not a valid property name' });
         else if (typeof value === 'string' || typeof value === 'boolean')
           types.push([key, typeof value as 'string' | 'boolean']);
@@ -137,7 +155,7 @@ function checkItem(
   } else {
     const keys = Object.keys(contact);
     const value = contact[keys[0] ?? ''];
-    if (keys.length !== 1 || !['id', 'phone', 'external_id'].includes(keys[0]!))
+    if (keys.length !== 1 || !CONTACT_KEYS.has(keys[0]!))
       issues.push({ path: `${at}/contact`, message: 'must have exactly one of id, phone, external_id' });
     else if (typeof value !== 'string' || value.length === 0 || value.length > 255)
       issues.push({ path: `${at}/contact/${keys[0]}`, message: 'must be text of 1 to 255 characters' });
@@ -156,7 +174,9 @@ function checkItem(
   const eventId =
     (item.id as string | undefined) ??
     stableId('ev', workspaceId, ref.kind, ref.value, name as string, String(ts), properties);
-  return { index, eventId, name: name as string, ts, properties, types, ref };
+  const iso = new Date(ts).toISOString();
+  const chTime = `${iso.slice(0, 10)} ${iso.slice(11, 23)}`;
+  return { index, eventId, name: name as string, ts, chTime, properties, types, ref };
 }
 
 /**
@@ -186,18 +206,34 @@ export async function ingestEvents(
   if (issues.length)
     throw new ValidationError(`${issues.length} invalid field(s); no event was written`, issues);
 
-  // Resolve contacts: one query per key kind for the whole batch.
-  const byKind = (kind: Checked['ref']['kind']) => [
-    ...new Set(checked.filter((c) => c.ref.kind === kind).map((c) => c.ref.value)),
-  ];
-  const ids = byKind('id');
-  const phones = byKind('phone');
-  const externals = byKind('external_id');
-  const [liveIds, phoneIds, externalIds] = await Promise.all([
-    existingContactIds(runtime, workspace.id, ids),
-    findContactIdsByPhone(runtime, workspace.id, phones),
-    findContactIdsByExternalId(runtime, workspace.id, externals),
+  // Resolve contacts: cached identities first, then one query per key kind for the rest of the batch.
+  const phoneIds = new Map<string, string>();
+  const externalIds = new Map<string, string>();
+  const unresolved = { id: new Set<string>(), phone: new Set<string>(), external_id: new Set<string>() };
+  for (const c of checked) {
+    const { kind, value } = c.ref;
+    if (kind === 'id') unresolved.id.add(value);
+    else {
+      const known = kind === 'phone' ? phoneIds : externalIds;
+      if (known.has(value)) continue;
+      const hit = cachedIdentity(runtime, workspace.id, kind, value);
+      if (hit) known.set(value, hit);
+      else unresolved[kind].add(value);
+    }
+  }
+  const [liveIds, foundPhones, foundExternal] = await Promise.all([
+    existingContactIds(runtime, workspace.id, [...unresolved.id]),
+    findContactIdsByPhone(runtime, workspace.id, [...unresolved.phone]),
+    findContactIdsByExternalId(runtime, workspace.id, [...unresolved.external_id]),
   ]);
+  for (const [phone, id] of foundPhones) {
+    phoneIds.set(phone, id);
+    rememberIdentity(runtime, workspace.id, 'phone', phone, id);
+  }
+  for (const [external, id] of foundExternal) {
+    externalIds.set(external, id);
+    rememberIdentity(runtime, workspace.id, 'external_id', external, id);
+  }
   for (const c of checked)
     if (c.ref.kind === 'id' && !liveIds.has(c.ref.value))
       issues.push({
@@ -208,7 +244,7 @@ export async function ingestEvents(
   if (issues.length)
     throw new ValidationError(`${issues.length} invalid field(s); no event was written`, issues);
 
-  // Dedupe: in the batch first, then against what is stored.
+  // Repeats within the batch go here; the event queue checks the rest against what is stored.
   const seen = new Set<string>();
   const fresh: Checked[] = [];
   for (const c of checked) {
@@ -216,70 +252,145 @@ export async function ingestEvents(
     seen.add(c.eventId);
     fresh.push(c);
   }
-  // A resend carries the same id and timestamp: look ids up only in the hours the batch touches
-  // (the event_ids primary key), which stays cheap however many events are stored.
-  const hourOf = (ts: number) => Math.floor(ts / 3_600_000) * 3_600;
-  const stored = fresh.length
-    ? await runtime.ch.rows<{ hour: number; event_id: string }>(
-        `SELECT DISTINCT toUnixTimestamp(hour) AS hour, event_id FROM ${runtime.ch.database}.event_ids
-          WHERE workspace_id = {ws:String} AND hour IN {hours:Array(DateTime('UTC'))} AND event_id IN {ids:Array(String)}`,
-        {
-          ws: workspace.id,
-          hours: [...new Set(fresh.map((c) => hourOf(c.ts)))],
-          ids: fresh.map((c) => c.eventId),
-        },
-      )
-    : [];
-  const already = new Set(stored.map((r) => `${Number(r.hour)}|${r.event_id}`));
-  const toWrite = fresh.filter((c) => !already.has(`${hourOf(c.ts)}|${c.eventId}`));
+  return eventQueue(runtime).submit({ workspace, received: items.length, fresh, phoneIds, externalIds });
+}
 
-  // New phones and external ids become contacts (all keys valid by now, so this cannot fail on input).
-  const missingPhones = [
-    ...new Set(
-      toWrite.filter((c) => c.ref.kind === 'phone' && !phoneIds.has(c.ref.value)).map((c) => c.ref.value),
-    ),
-  ];
-  const missingExternal = [
-    ...new Set(
-      toWrite
-        .filter((c) => c.ref.kind === 'external_id' && !externalIds.has(c.ref.value))
-        .map((c) => c.ref.value),
-    ),
-  ];
-  let contactsCreated = 0;
-  if (missingPhones.length || missingExternal.length) {
-    const result = await upsertContacts(runtime, workspace, [
-      ...missingPhones.map((phone) => ({ phone })),
-      ...missingExternal.map((external_id) => ({ external_id })),
-    ]);
-    contactsCreated = result.created;
-    for (const [i, phone] of missingPhones.entries()) phoneIds.set(phone, result.ids[i]!);
-    for (const [i, external] of missingExternal.entries())
-      externalIds.set(external, result.ids[missingPhones.length + i]!);
+/** A validated batch whose contacts are resolved, waiting for its dedupe and insert. */
+interface PendingBatch {
+  workspace: Pick<Workspace, 'id' | 'default_region'>;
+  received: number;
+  fresh: Checked[];
+  phoneIds: Map<string, string>;
+  externalIds: Map<string, string>;
+}
+
+/** Events joined per insert: big enough to amortise an insert's parts, small enough to stay quick. */
+const MAX_GROUP_EVENTS = 100_000;
+const EVENT_COLUMNS = ['workspace_id', 'name', 'contact_id', 'ts', 'event_id', 'properties'] as const;
+const queues = new WeakMap<Runtime, GroupCommit<PendingBatch, IngestResult>>();
+
+function eventQueue(runtime: Runtime): GroupCommit<PendingBatch, IngestResult> {
+  let queue = queues.get(runtime);
+  if (!queue) {
+    queue = new GroupCommit((batches) => writeBatches(runtime, batches), {
+      weight: (batch) => batch.fresh.length,
+      maxWeight: MAX_GROUP_EVENTS,
+    });
+    queues.set(runtime, queue);
   }
-  const contactOf = (c: Checked) =>
-    c.ref.kind === 'id'
-      ? c.ref.value
-      : c.ref.kind === 'phone'
-        ? phoneIds.get(c.ref.value)!
-        : externalIds.get(c.ref.value)!;
+  return queue;
+}
 
-  const rows = toWrite.map((c) => ({
-    workspace_id: workspace.id,
-    name: c.name,
-    contact_id: contactOf(c),
-    ts: new Date(c.ts).toISOString().replace('T', ' ').replace('Z', ''),
-    event_id: c.eventId,
-    properties: c.properties,
-  }));
-  await runtime.ch.insert('events', rows);
-  await recordPropertyTypes(runtime, workspace.id, toWrite);
-  return {
-    received: items.length,
-    inserted: rows.length,
-    duplicates: items.length - rows.length,
-    contacts_created: contactsCreated,
-  };
+const hourOf = (ts: number) => Math.floor(ts / 3_600_000) * 3_600;
+
+/**
+ * Deduplicates a group of batches against stored ids (one query per workspace), creates the contacts
+ * their new phones and external ids name, and appends all their events in one insert. A batch's
+ * events are never split from each other, and an id a batch shares with an earlier one in the group
+ * counts as that earlier batch's.
+ */
+async function writeBatches(runtime: Runtime, batches: PendingBatch[]): Promise<IngestResult[]> {
+  const byWorkspace = new Map<string, PendingBatch[]>();
+  for (const batch of batches) {
+    const list = byWorkspace.get(batch.workspace.id) ?? [];
+    list.push(batch);
+    byWorkspace.set(batch.workspace.id, list);
+  }
+  const toWrite = new Map<PendingBatch, Checked[]>();
+  for (const [workspaceId, list] of byWorkspace) {
+    // A resend carries the same id and timestamp: look ids up only in the hours the group touches
+    // (the event_ids primary key), which stays cheap however many events are stored.
+    const hours = new Set<number>();
+    const ids: string[] = [];
+    for (const batch of list)
+      for (const c of batch.fresh) {
+        hours.add(hourOf(c.ts));
+        ids.push(c.eventId);
+      }
+    const stored = ids.length
+      ? await runtime.ch.rows<{ hour: number; event_id: string }>(
+          `SELECT DISTINCT toUnixTimestamp(hour) AS hour, event_id FROM ${runtime.ch.database}.event_ids
+            WHERE workspace_id = {ws:String} AND hour IN {hours:Array(DateTime('UTC'))} AND event_id IN {ids:Array(String)}`,
+          { ws: workspaceId, hours: [...hours], ids },
+        )
+      : [];
+    const claimed = new Set(stored.map((r) => `${Number(r.hour)}|${r.event_id}`));
+    for (const batch of list) {
+      const mine: Checked[] = [];
+      for (const c of batch.fresh) {
+        const key = `${hourOf(c.ts)}|${c.eventId}`;
+        if (claimed.has(key)) continue;
+        claimed.add(key);
+        mine.push(c);
+      }
+      toWrite.set(batch, mine);
+    }
+  }
+
+  let body = '';
+  const results: IngestResult[] = [];
+  for (const batch of batches) {
+    const events = toWrite.get(batch)!;
+    const contactsCreated = await createMissingContacts(runtime, batch, events);
+    const { phoneIds, externalIds } = batch;
+    const ws = tsv(batch.workspace.id);
+    for (const c of events) {
+      const contactId =
+        c.ref.kind === 'id'
+          ? c.ref.value
+          : c.ref.kind === 'phone'
+            ? phoneIds.get(c.ref.value)!
+            : externalIds.get(c.ref.value)!;
+      body += `${ws}\t${c.name}\t${tsv(contactId)}\t${c.chTime}\t${tsv(c.eventId)}\t${tsv(c.properties)}\n`;
+    }
+    results.push({
+      received: batch.received,
+      inserted: events.length,
+      duplicates: batch.received - events.length,
+      contacts_created: contactsCreated,
+    });
+  }
+  await runtime.ch.insertTsv('events', EVENT_COLUMNS, body);
+  for (const [workspaceId, list] of byWorkspace)
+    await recordPropertyTypes(
+      runtime,
+      workspaceId,
+      list.flatMap((batch) => toWrite.get(batch)!),
+    );
+  return results;
+}
+
+/** New phones and external ids become contacts (all keys are valid by now, so this cannot fail on input). */
+async function createMissingContacts(
+  runtime: Runtime,
+  batch: PendingBatch,
+  events: Checked[],
+): Promise<number> {
+  const { phoneIds, externalIds, workspace } = batch;
+  const missingPhones = new Set<string>();
+  const missingExternal = new Set<string>();
+  for (const c of events) {
+    if (c.ref.kind === 'phone' && !phoneIds.has(c.ref.value)) {
+      // An earlier batch of the group may have created it.
+      const known = cachedIdentity(runtime, workspace.id, 'phone', c.ref.value);
+      if (known) phoneIds.set(c.ref.value, known);
+      else missingPhones.add(c.ref.value);
+    } else if (c.ref.kind === 'external_id' && !externalIds.has(c.ref.value)) {
+      const known = cachedIdentity(runtime, workspace.id, 'external_id', c.ref.value);
+      if (known) externalIds.set(c.ref.value, known);
+      else missingExternal.add(c.ref.value);
+    }
+  }
+  if (missingPhones.size === 0 && missingExternal.size === 0) return 0;
+  const phones = [...missingPhones];
+  const externals = [...missingExternal];
+  const result = await upsertContacts(runtime, workspace, [
+    ...phones.map((phone) => ({ phone })),
+    ...externals.map((external_id) => ({ external_id })),
+  ]);
+  for (const [i, phone] of phones.entries()) phoneIds.set(phone, result.ids[i]!);
+  for (const [i, external] of externals.entries()) externalIds.set(external, result.ids[phones.length + i]!);
+  return result.created;
 }
 
 const knownTypes = new WeakMap<Runtime, Set<string>>();
