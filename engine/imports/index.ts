@@ -20,7 +20,8 @@ export const MAX_FIELD_BYTES = 64 * 1024;
 export const MAX_RECORD_BYTES = 32 * 1024 * 1024;
 /** Stored error rows per job; the counts keep going past it. */
 export const MAX_STORED_ERRORS = 10_000;
-export const DEFAULT_BATCH = 5_000;
+/** Rows per upsert: each batch costs a few fixed queries and inserts, so fewer, larger ones are cheaper. */
+export const DEFAULT_BATCH = 10_000;
 
 export interface ImportJob {
   id: string;
