@@ -3,7 +3,7 @@
 // streamed import, with the process's peak RSS sampled and CPU time per phase.
 // `--size small` (default): 200k events, 50k CSV rows. `--size full`: 20M events, 1M CSV rows.
 // `--only events|csv` runs one phase; `--concurrency N` sets the requests in flight (default 4);
-// `--max-seconds S` stops starting event batches after S seconds (the run reports what it sent).
+// `--events N` overrides the event count; `--max-seconds S` stops starting event batches after S seconds (the run reports what it sent).
 
 import { spawn } from 'node:child_process';
 import {
@@ -26,13 +26,14 @@ import { createApiKey, createWorkspace } from '../engine/workspaces.ts';
 
 const args = process.argv.slice(2);
 const size = args[args.indexOf('--size') + 1] === 'full' ? 'full' : 'small';
-const EVENTS = size === 'full' ? 20_000_000 : 200_000;
+const EVENTS_DEFAULT = size === 'full' ? 20_000_000 : 200_000;
 const CSV_ROWS = size === 'full' ? 1_000_000 : 50_000;
 const CONTACTS = size === 'full' ? 200_000 : 10_000;
 const BATCH = 5_000;
 const option = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
 const CONCURRENCY = Number(option('--concurrency') ?? 4);
 const only = option('--only');
+const EVENTS = Number(option('--events') ?? EVENTS_DEFAULT);
 const cpuSeconds = (since: NodeJS.CpuUsage) => {
   const used = process.cpuUsage(since);
   return Math.round((used.user + used.system) / 1e4) / 100;

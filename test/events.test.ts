@@ -166,6 +166,37 @@ describe.each(postgresTargets)('events API on $name', ({ url }) => {
     expect(ndjson.statusCode).toBe(422);
   });
 
+  it('a large NDJSON body (checked on a worker thread) is all or nothing too', async () => {
+    const before = await count();
+    const lines = Array.from({ length: 2_000 }, (_, k) =>
+      JSON.stringify({
+        id: `w-${k}`,
+        contact: { phone: '+919876543210' },
+        name: 'app_open',
+        timestamp: new Date(Date.UTC(2026, 2, 7, 0, 0, k)).toISOString(),
+        properties: { screen: `home-${k}`, note: 'tab\there and a \\ backslash' },
+      }),
+    );
+    const broken = [...lines];
+    broken[1_500] = broken[1_500]!.replace('"name":"app_open"', '"name":""');
+    const refused = await post(broken.join('\n'), 'application/x-ndjson');
+    expect(refused.statusCode).toBe(422);
+    expect(refused.json().errors).toEqual([expect.objectContaining({ path: '/body/1500/name' })]);
+    expect(await count()).toBe(before);
+    const accepted = await post(lines.join('\n'), 'application/x-ndjson');
+    expect(accepted.json()).toMatchObject({ received: 2_000, inserted: 2_000 });
+    const [row] = await api.runtime.ch.rows<{ properties: string; ts: string }>(
+      `SELECT properties, toString(ts) AS ts FROM ${api.runtime.ch.database}.events WHERE event_id = 'w-1999'`,
+    );
+    // Tabs and backslashes survive the TabSeparated insert.
+    expect(JSON.parse(row!.properties)).toEqual({
+      screen: 'home-1999',
+      note: 'tab\there and a \\ backslash',
+    });
+    expect(row!.ts).toBe('2026-03-07 00:33:19.000');
+    expect(await count()).toBe(before + 2_000);
+  });
+
   it('concurrent batches sharing ids write each id once (one group, one insert)', async () => {
     const before = await count();
     const batch = (from: number) =>

@@ -1,7 +1,8 @@
-// Worker thread for bulk phone normalization (see normalizePhones in phone-pool.ts).
+// Worker thread for bulk phone normalization (see phone-pool.ts).
 import { parentPort } from 'node:worker_threads';
+import { serveWorkerRequests } from '../worker-pool.ts';
 import { normalizePhone } from './phone.ts';
 
-parentPort!.on('message', (job: { id: number; phones: string[]; region: string }) => {
-  parentPort!.postMessage({ id: job.id, results: job.phones.map((p) => normalizePhone(p, job.region)) });
-});
+serveWorkerRequests(parentPort!, ({ phones, region }: { phones: string[]; region: string }) =>
+  phones.map((p) => normalizePhone(p, region)),
+);
