@@ -2,12 +2,13 @@ import type { Runtime } from '../runtime.ts';
 
 /**
  * Phone / external id -> contact id, for the hot event path, which names the same contacts batch
- * after batch. Filled from lookups and from this process's upserts; an erase clears its workspace,
- * an identity that moves is dropped. Entries expire after `IDENTITY_TTL_MS`, which bounds how long
+ * after batch. Filled by the event path's lookups and the contacts it creates; an erase clears its
+ * workspace, an identity that moves in an upsert is dropped. Entries expire after `IDENTITY_TTL_MS`, which bounds how long
  * another process's re-key or erase can go unseen in server mode.
  */
 export const IDENTITY_TTL_MS = 60_000;
-const MAX_ENTRIES = 1_000_000;
+// About 150 bytes an entry: the cap keeps the cache near 75 MB.
+const MAX_ENTRIES = 500_000;
 
 interface Entry {
   contactId: string;

@@ -10,7 +10,7 @@ import {
   parseDateTime,
   validateAttributes,
 } from './attributes.ts';
-import { forgetIdentity, rememberIdentity } from './identity-cache.ts';
+import { forgetIdentity } from './identity-cache.ts';
 import { canonicalZone, countryTimeZone, normalizePhone, type PhoneResult } from './phone.ts';
 import { normalizePhones } from './phone-pool.ts';
 import { contactToRow, loadContactRows, nextVersion, rowToContact, sortKeys } from './store.ts';
@@ -342,20 +342,12 @@ export async function upsertContacts(
     if (contact.external_id && contact.external_id !== keys?.external_id)
       identity('external_id', contact.external_id, 0);
   }
-  // Forget moved keys before the write; remember new ones only once it has landed.
+  // A key that moves is forgotten before the write. New keys are not remembered here: bulk imports
+  // would fill the cache with contacts no event names (the event path remembers what it resolves).
   for (const row of identityRows)
     if (row.deleted) forgetIdentity(runtime, workspace.id, row.kind as string, row.value as string);
   await ch.insert('contacts', contactRows);
   await ch.insert('contact_identities', identityRows);
-  for (const row of identityRows)
-    if (!row.deleted)
-      rememberIdentity(
-        runtime,
-        workspace.id,
-        row.kind as string,
-        row.value as string,
-        row.contact_id as string,
-      );
 
   const tags = [...new Set(normalized.flatMap((n) => n.tags))];
   const lists = [...new Set(normalized.flatMap((n) => n.lists))];

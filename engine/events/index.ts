@@ -274,8 +274,15 @@ async function createMissingContacts(
     ...phones.map((phone) => ({ phone })),
     ...externals.map((external_id) => ({ external_id })),
   ]);
-  for (const [i, phone] of phones.entries()) phoneIds.set(phone, result.ids[i]!);
-  for (const [i, external] of externals.entries()) externalIds.set(external, result.ids[phones.length + i]!);
+  for (const [i, phone] of phones.entries()) {
+    phoneIds.set(phone, result.ids[i]!);
+    rememberIdentity(runtime, workspace.id, 'phone', phone, result.ids[i]!);
+  }
+  for (const [i, external] of externals.entries()) {
+    const id = result.ids[phones.length + i]!;
+    externalIds.set(external, id);
+    rememberIdentity(runtime, workspace.id, 'external_id', external, id);
+  }
   return result.created;
 }
 
