@@ -3,8 +3,8 @@ import type { Runtime } from '../runtime.ts';
 /**
  * Phone / external id -> contact id, for the hot event path, which names the same contacts batch
  * after batch. Filled by the event path's lookups and the contacts it creates; an erase clears its
- * workspace, an identity that moves in an upsert is dropped. Entries expire after `IDENTITY_TTL_MS`, which bounds how long
- * another process's re-key or erase can go unseen in server mode.
+ * workspace, an identity that moves in an upsert is dropped. Entries expire after `IDENTITY_TTL_MS`,
+ * which bounds how long another process's re-key or erase can go unseen in server mode.
  */
 export const IDENTITY_TTL_MS = 60_000;
 // About 150 bytes an entry: the cap keeps the cache near 75 MB.
@@ -15,19 +15,30 @@ interface Entry {
   expires: number;
 }
 
-const caches = new WeakMap<Runtime, Map<string, Entry>>();
+// Runtime -> workspace -> kind -> value: keyed by the value itself, so a lookup builds no string.
+type Cache = { size: number; workspaces: Map<string, Map<string, Map<string, Entry>>> };
+const caches = new WeakMap<Runtime, Cache>();
 
-function cacheOf(runtime: Runtime): Map<string, Entry> {
+function kindMap(runtime: Runtime, workspaceId: string, kind: string, create: boolean) {
   let cache = caches.get(runtime);
   if (!cache) {
-    cache = new Map();
+    if (!create) return undefined;
+    cache = { size: 0, workspaces: new Map() };
     caches.set(runtime, cache);
   }
-  return cache;
+  let kinds = cache.workspaces.get(workspaceId);
+  if (!kinds) {
+    if (!create) return undefined;
+    kinds = new Map();
+    cache.workspaces.set(workspaceId, kinds);
+  }
+  let values = kinds.get(kind);
+  if (!values && create) {
+    values = new Map();
+    kinds.set(kind, values);
+  }
+  return values && { cache, values };
 }
-
-const keyOf = (workspaceId: string, kind: string, value: string) =>
-  `${workspaceId}\u0000${kind}\u0000${value}`;
 
 export function cachedIdentity(
   runtime: Runtime,
@@ -36,12 +47,12 @@ export function cachedIdentity(
   value: string,
   now = Date.now(),
 ): string | undefined {
-  const cache = cacheOf(runtime);
-  const key = keyOf(workspaceId, kind, value);
-  const entry = cache.get(key);
+  const found = kindMap(runtime, workspaceId, kind, false);
+  const entry = found?.values.get(value);
   if (!entry) return undefined;
   if (entry.expires < now) {
-    cache.delete(key);
+    found!.values.delete(value);
+    found!.cache.size--;
     return undefined;
   }
   return entry.contactId;
@@ -55,25 +66,27 @@ export function rememberIdentity(
   contactId: string,
   now = Date.now(),
 ): void {
-  const cache = cacheOf(runtime);
-  // Insertion order is age order: past the cap, the oldest entries go first.
+  const { cache, values } = kindMap(runtime, workspaceId, kind, true)!;
+  // Past the cap everything goes: cheaper than tracking age, and the next batches refill it.
   if (cache.size >= MAX_ENTRIES) {
-    let drop = MAX_ENTRIES / 10;
-    for (const key of cache.keys()) {
-      cache.delete(key);
-      if (--drop <= 0) break;
-    }
+    cache.workspaces.clear();
+    cache.size = 0;
+    return rememberIdentity(runtime, workspaceId, kind, value, contactId, now);
   }
-  cache.set(keyOf(workspaceId, kind, value), { contactId, expires: now + IDENTITY_TTL_MS });
+  if (!values.has(value)) cache.size++;
+  values.set(value, { contactId, expires: now + IDENTITY_TTL_MS });
 }
 
 export function forgetIdentity(runtime: Runtime, workspaceId: string, kind: string, value: string): void {
-  cacheOf(runtime).delete(keyOf(workspaceId, kind, value));
+  const found = kindMap(runtime, workspaceId, kind, false);
+  if (found?.values.delete(value)) found.cache.size--;
 }
 
 /** After an erase: nothing cached for the workspace survives. */
 export function forgetWorkspaceIdentities(runtime: Runtime, workspaceId: string): void {
-  const cache = cacheOf(runtime);
-  const prefix = `${workspaceId}\u0000`;
-  for (const key of cache.keys()) if (key.startsWith(prefix)) cache.delete(key);
+  const cache = caches.get(runtime);
+  const kinds = cache?.workspaces.get(workspaceId);
+  if (!cache || !kinds) return;
+  for (const values of kinds.values()) cache.size -= values.size;
+  cache.workspaces.delete(workspaceId);
 }

@@ -54,15 +54,26 @@ export interface CheckContext {
 }
 
 // Parsing a phone with full metadata costs tens of microseconds; batches repeat the same contacts.
-const phoneMemo = new Map<string, string | { reason: string }>();
+// One map per region, keyed by the text as sent, so a hit builds no key string.
+const phoneMemo = new Map<string, Map<string, string | { reason: string }>>();
+let memoSize = 0;
 function memoPhone(raw: string, region: string): string | { reason: string } {
-  const key = `${region}|${raw}`;
-  let hit = phoneMemo.get(key);
+  let memo = phoneMemo.get(region);
+  if (!memo) {
+    memo = new Map();
+    phoneMemo.set(region, memo);
+  }
+  let hit = memo.get(raw);
   if (hit === undefined) {
     const result = normalizePhone(raw, region);
     hit = result.ok ? result.e164 : { reason: result.reason };
-    if (phoneMemo.size > 200_000) phoneMemo.clear();
-    phoneMemo.set(key, hit);
+    if (++memoSize > 200_000) {
+      phoneMemo.clear();
+      memoSize = 1;
+      memo = new Map();
+      phoneMemo.set(region, memo);
+    }
+    memo.set(raw, hit);
   }
   return hit;
 }
