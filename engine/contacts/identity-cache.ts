@@ -66,13 +66,13 @@ export function rememberIdentity(
   contactId: string,
   now = Date.now(),
 ): void {
-  const { cache, values } = kindMap(runtime, workspaceId, kind, true)!;
+  const existing = caches.get(runtime);
   // Past the cap everything goes: cheaper than tracking age, and the next batches refill it.
-  if (cache.size >= MAX_ENTRIES) {
-    cache.workspaces.clear();
-    cache.size = 0;
-    return rememberIdentity(runtime, workspaceId, kind, value, contactId, now);
+  if (existing && existing.size >= MAX_ENTRIES) {
+    existing.workspaces.clear();
+    existing.size = 0;
   }
+  const { cache, values } = kindMap(runtime, workspaceId, kind, true)!;
   if (!values.has(value)) cache.size++;
   values.set(value, { contactId, expires: now + IDENTITY_TTL_MS });
 }
