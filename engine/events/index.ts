@@ -161,6 +161,8 @@ function eventQueue(runtime: Runtime): GroupCommit<PendingBatch, IngestResult> {
     queue = new GroupCommit((batches) => writeBatches(runtime, batches), {
       weight: (batch) => batch.fresh.length,
       maxWeight: MAX_GROUP_EVENTS,
+      // The next group's dedupe query runs while this one inserts; ids are claimed in-process.
+      concurrency: 2,
     });
     queues.set(runtime, queue);
   }
@@ -183,6 +185,7 @@ async function writeBatches(runtime: Runtime, batches: PendingBatch[]): Promise<
     byWorkspace.set(batch.workspace.id, list);
   }
   const toWrite = new Map<PendingBatch, Checked[]>();
+  const claims: [Set<string>, string][] = [];
   for (const [workspaceId, list] of byWorkspace) {
     // A resend carries the same id and timestamp: look ids up only in the hours the group touches
     // (the event_ids primary key), which stays cheap however many events are stored.
@@ -200,19 +203,51 @@ async function writeBatches(runtime: Runtime, batches: PendingBatch[]): Promise<
           { ws: workspaceId, hours: [...hours], ids },
         )
       : [];
+    // Claimed synchronously after the lookup: ids the other running group writes are its own.
     const claimed = new Set(stored.map((r) => `${Number(r.hour)}|${r.event_id}`));
+    const writing = writingIds(runtime, workspaceId);
     for (const batch of list) {
       const mine: Checked[] = [];
       for (const c of batch.fresh) {
         const key = `${hourOf(c.ts)}|${c.eventId}`;
-        if (claimed.has(key)) continue;
+        if (claimed.has(key) || writing.has(key)) continue;
         claimed.add(key);
+        writing.add(key);
+        claims.push([writing, key]);
         mine.push(c);
       }
       toWrite.set(batch, mine);
     }
   }
+  try {
+    return await insertGroup(runtime, batches, byWorkspace, toWrite);
+  } finally {
+    for (const [writing, key] of claims) writing.delete(key);
+  }
+}
 
+const writing = new WeakMap<Runtime, Map<string, Set<string>>>();
+/** `hour|event_id` keys being written by a running group, per workspace. */
+function writingIds(runtime: Runtime, workspaceId: string): Set<string> {
+  let byWorkspace = writing.get(runtime);
+  if (!byWorkspace) {
+    byWorkspace = new Map();
+    writing.set(runtime, byWorkspace);
+  }
+  let ids = byWorkspace.get(workspaceId);
+  if (!ids) {
+    ids = new Set();
+    byWorkspace.set(workspaceId, ids);
+  }
+  return ids;
+}
+
+async function insertGroup(
+  runtime: Runtime,
+  batches: PendingBatch[],
+  byWorkspace: Map<string, PendingBatch[]>,
+  toWrite: Map<PendingBatch, Checked[]>,
+): Promise<IngestResult[]> {
   let body = '';
   const results: IngestResult[] = [];
   for (const batch of batches) {
