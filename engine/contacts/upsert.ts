@@ -346,8 +346,9 @@ export async function upsertContacts(
   // would fill the cache with contacts no event names (the event path remembers what it resolves).
   for (const row of identityRows)
     if (row.deleted) forgetIdentity(runtime, workspace.id, row.kind as string, row.value as string);
-  await ch.insert('contacts', contactRows);
-  await ch.insert('contact_identities', identityRows);
+  // Both at once: a crash between them heals itself either way (identities are looked up first and a
+  // missing contact row is written again; stable ids find a contact whose identities are missing).
+  await Promise.all([ch.insert('contacts', contactRows), ch.insert('contact_identities', identityRows)]);
 
   const tags = [...new Set(normalized.flatMap((n) => n.tags))];
   const lists = [...new Set(normalized.flatMap((n) => n.lists))];
