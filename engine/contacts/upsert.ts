@@ -319,7 +319,8 @@ export async function upsertContacts(
   for (const id of new Set(ids)) {
     const contact = state.get(id)!;
     const before = original.get(id);
-    if (before === contentKey(contact)) {
+    // A new contact has nothing to compare with: its content key is not built.
+    if (before !== undefined && before === contentKey(contact)) {
       unchanged++;
       continue;
     }
