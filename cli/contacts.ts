@@ -58,7 +58,7 @@ export function registerContactCommands(program: Command): void {
       '--map <mapping>',
       'column=target pairs, comma-separated; targets: phone, external_id, language, timezone, last_seen_at, tags, lists, attributes.NAME, consent.CHANNEL.PURPOSE, ignore (columns named like a target map themselves)',
     )
-    .option('--batch <n>', 'contacts per write', '5000')
+    .option('--batch <n>', 'contacts per write', '10000')
     .option('--errors <n>', 'how many row errors to print', '20')
     .action(
       async (file: string, options: { workspace?: string; map?: string; batch: string; errors: string }) => {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getContact } from '../engine/contacts/index.ts';
+import { eraseContact, getContact } from '../engine/contacts/index.ts';
+import { GroupCommit } from '../engine/group-commit.ts';
 import { openTestApi, postgresTargets, type TestApi } from './helpers/runtime.ts';
 
 describe.each(postgresTargets)('events API on $name', ({ url }) => {
@@ -165,8 +166,111 @@ describe.each(postgresTargets)('events API on $name', ({ url }) => {
     expect(ndjson.statusCode).toBe(422);
   });
 
-  it('needs a key', async () => {
+  it('a large NDJSON body (checked on a worker thread) is all or nothing too', async () => {
+    const before = await count();
+    const lines = Array.from({ length: 2_000 }, (_, k) =>
+      JSON.stringify({
+        id: `w-${k}`,
+        contact: { phone: '+919876543210' },
+        name: 'app_open',
+        timestamp: new Date(Date.UTC(2026, 2, 7, 0, 0, k)).toISOString(),
+        properties: { screen: `home-${k}`, note: 'tab\there and a \\ backslash' },
+      }),
+    );
+    const broken = [...lines];
+    broken[1_500] = broken[1_500]!.replace('"name":"app_open"', '"name":""');
+    const refused = await post(broken.join('\n'), 'application/x-ndjson');
+    expect(refused.statusCode).toBe(422);
+    expect(refused.json().errors).toEqual([expect.objectContaining({ path: '/body/1500/name' })]);
+    expect(await count()).toBe(before);
+    const accepted = await post(lines.join('\n'), 'application/x-ndjson');
+    expect(accepted.json()).toMatchObject({ received: 2_000, inserted: 2_000 });
+    const [row] = await api.runtime.ch.rows<{ properties: string; ts: string }>(
+      `SELECT properties, toString(ts) AS ts FROM ${api.runtime.ch.database}.events WHERE event_id = 'w-1999'`,
+    );
+    // Tabs and backslashes survive the TabSeparated insert.
+    expect(JSON.parse(row!.properties)).toEqual({
+      screen: 'home-1999',
+      note: 'tab\there and a \\ backslash',
+    });
+    expect(row!.ts).toBe('2026-03-07 00:33:19.000');
+    expect(await count()).toBe(before + 2_000);
+  });
+
+  it('concurrent batches sharing ids write each id once (one group, one insert)', async () => {
+    const before = await count();
+    const batch = (from: number) =>
+      Array.from({ length: 50 }, (_, k) => ({
+        id: `c-${from + k}`,
+        contact: { phone: '+919876543210' },
+        name: 'app_open',
+        timestamp: new Date(Date.UTC(2026, 2, 5, 0, from + k)).toISOString(),
+      }));
+    // Ids 0-49, 25-74, 50-99, 0-49 again: 100 distinct ids over 200 items.
+    const responses = await Promise.all([0, 25, 50, 0].map((from) => post(batch(from))));
+    expect(responses.map((r) => r.statusCode)).toEqual([200, 200, 200, 200]);
+    const inserted = responses.map((r) => r.json().inserted as number);
+    expect(inserted.reduce((a, b) => a + b, 0)).toBe(100);
+    expect(inserted[0]).toBe(50);
+    expect(await count()).toBe(before + 100);
+  });
+
+  it('after an erase, an event for the same phone makes a new contact (no cached identity)', async () => {
+    const event = (id: string) => ({
+      id,
+      contact: { phone: '+919812345678' },
+      name: 'app_open',
+      timestamp: '2026-03-06T08:00:00Z',
+    });
+    expect((await post([event('x1')])).json().contacts_created).toBe(1);
+    expect((await post([event('x2')])).json().contacts_created).toBe(0);
+    const found = await api.app.inject({ url: '/v1/contacts?phone=%2B919812345678', headers: api.auth });
+    await eraseContact(api.runtime, api.workspace.id, found.json().data[0].id);
+    const after = await post([event('x3')]);
+    expect(after.json()).toMatchObject({ inserted: 1, contacts_created: 1 });
+    const again = await api.app.inject({ url: '/v1/contacts?phone=%2B919812345678', headers: api.auth });
+    expect(again.json().data).toHaveLength(1);
+  });
+
+  it('needs a key, and a wrong key writes nothing', async () => {
     const response = await api.app.inject({ method: 'POST', url: '/v1/events', payload: [] });
     expect(response.statusCode).toBe(401);
+    const before = await count();
+    const wrong = await api.app.inject({
+      method: 'POST',
+      url: '/v1/events',
+      headers: { authorization: 'Bearer chorus_notakey', 'content-type': 'application/json' },
+      payload: JSON.stringify([
+        { contact: { phone: '+919876543210' }, name: 'a', timestamp: '2026-03-01T10:00:00Z' },
+      ]),
+    });
+    expect(wrong.statusCode).toBe(401);
+    expect(wrong.headers['content-type']).toContain('application/problem+json');
+    expect(await count()).toBe(before);
+  });
+});
+
+describe('group commit', () => {
+  it('joins waiting items into one call, and a failing item fails alone', async () => {
+    const calls: number[][] = [];
+    const commit = new GroupCommit<number, number>(
+      async (items) => {
+        calls.push(items);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        if (items.includes(13)) throw new Error('unlucky');
+        return items.map((n) => n * 2);
+      },
+      { weight: () => 1, maxWeight: 3 },
+    );
+    const results = await Promise.allSettled([1, 2, 13, 4, 5].map((n) => commit.submit(n)));
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : 'failed'))).toEqual([
+      2,
+      4,
+      'failed',
+      8,
+      10,
+    ]);
+    // 1 alone (nothing waiting yet), then 2,13,4 together (fails, so each retried alone), then 5.
+    expect(calls).toEqual([[1], [2, 13, 4], [2], [13], [4], [5]]);
   });
 });

@@ -1,7 +1,10 @@
-import { ingestEvents as ingest, parseNdjson } from '../../engine/events/index.ts';
+import { ingestEvents as ingest, ingestNdjson } from '../../engine/events/index.ts';
 import type { Handler } from '../types.ts';
 
 export const ingestEvents: Handler<'ingestEvents'> = async ({ runtime, workspace, body }) => {
-  const items = typeof body === 'string' ? parseNdjson(body) : (body as unknown[]);
-  return { status: 200, body: await ingest(runtime, workspace, items) };
+  const result =
+    typeof body === 'string'
+      ? await ingestNdjson(runtime, workspace, body)
+      : await ingest(runtime, workspace, body as unknown[]);
+  return { status: 200, body: result };
 };

@@ -1,5 +1,6 @@
 import type { Runtime } from '../runtime.ts';
 import { assertIdentifier } from '../stores/clickhouse.ts';
+import { forgetWorkspaceIdentities } from './identity-cache.ts';
 import { loadContactRows } from './store.ts';
 
 export interface EraseReport {
@@ -61,6 +62,9 @@ export async function eraseContact(
       { ws: workspaceId, id: contactId, recipients },
     );
   }
+  // Cached identities must not route new events to the erased contact (cleared again at the end, for
+  // any event batch that resolved it while the deletes ran).
+  forgetWorkspaceIdentities(runtime, workspaceId);
   const clickhouseTables: string[] = [];
   for (const { table } of tables) {
     const name = assertIdentifier(table, 'table');
@@ -93,6 +97,7 @@ export async function eraseContact(
       postgresTables.push(name);
     }
   });
+  forgetWorkspaceIdentities(runtime, workspaceId);
   runtime.log.info({ workspaceId, contactId, clickhouseTables, postgresTables }, 'contact erased');
   return { contactId, found: row !== undefined, clickhouseTables, postgresTables };
 }

@@ -10,7 +10,9 @@ import {
   parseDateTime,
   validateAttributes,
 } from './attributes.ts';
-import { canonicalZone, countryTimeZone, normalizePhone } from './phone.ts';
+import { forgetIdentity } from './identity-cache.ts';
+import { canonicalZone, countryTimeZone, normalizePhone, type PhoneResult } from './phone.ts';
+import { normalizePhones } from './phone-pool.ts';
 import { contactToRow, loadContactRows, nextVersion, rowToContact, sortKeys } from './store.ts';
 import type { Contact, ContactInput } from './types.ts';
 
@@ -75,6 +77,7 @@ function validateInput(
   schema: AttributeSchema,
   issues: FieldIssue[],
   defaults: { actor: string; now: Date },
+  phoneResult?: PhoneResult,
 ): Normalized {
   const out: Normalized = { attributes: {}, tags: [], lists: [], consent: [] };
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
@@ -93,7 +96,7 @@ function validateInput(
   if (input.phone !== undefined) {
     if (typeof input.phone !== 'string') issues.push({ path: `${at}/phone`, message: 'must be a string' });
     else {
-      const result = normalizePhone(input.phone, workspace.default_region);
+      const result = phoneResult ?? normalizePhone(input.phone, workspace.default_region);
       if (result.ok) out.phone = { e164: result.e164, country: result.country };
       else
         issues.push({
@@ -179,8 +182,18 @@ export async function upsertContacts(
   const schema = options.schema ?? (await getAttributeSchema(pg, workspace.id));
   const issues: FieldIssue[] = [];
   const defaults = { actor: options.actor ?? 'api', now };
+  // Bulk calls parse their phones on worker threads (see phone-pool.ts).
+  const phoneResults =
+    inputs.length >= 500
+      ? await normalizePhones(
+          inputs.map((input) =>
+            typeof input === 'object' && input !== null && typeof input.phone === 'string' ? input.phone : '',
+          ),
+          workspace.default_region,
+        )
+      : undefined;
   const normalized = inputs.map((input, i) =>
-    validateInput(input, `${path}${pointer(i)}`, workspace, schema, issues, defaults),
+    validateInput(input, `${path}${pointer(i)}`, workspace, schema, issues, defaults, phoneResults?.[i]),
   );
   if (issues.length)
     throw new ValidationError(`${issues.length} invalid field(s); nothing was written`, issues);
@@ -306,7 +319,8 @@ export async function upsertContacts(
   for (const id of new Set(ids)) {
     const contact = state.get(id)!;
     const before = original.get(id);
-    if (before === contentKey(contact)) {
+    // A new contact has nothing to compare with: its content key is not built.
+    if (before !== undefined && before === contentKey(contact)) {
       unchanged++;
       continue;
     }
@@ -329,8 +343,13 @@ export async function upsertContacts(
     if (contact.external_id && contact.external_id !== keys?.external_id)
       identity('external_id', contact.external_id, 0);
   }
-  await ch.insert('contacts', contactRows);
-  await ch.insert('contact_identities', identityRows);
+  // A key that moves is forgotten before the write. New keys are not remembered here: bulk imports
+  // would fill the cache with contacts no event names (the event path remembers what it resolves).
+  for (const row of identityRows)
+    if (row.deleted) forgetIdentity(runtime, workspace.id, row.kind as string, row.value as string);
+  // Both at once: a crash between them heals itself either way (identities are looked up first and a
+  // missing contact row is written again; stable ids find a contact whose identities are missing).
+  await Promise.all([ch.insert('contacts', contactRows), ch.insert('contact_identities', identityRows)]);
 
   const tags = [...new Set(normalized.flatMap((n) => n.tags))];
   const lists = [...new Set(normalized.flatMap((n) => n.lists))];

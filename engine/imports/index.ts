@@ -20,7 +20,8 @@ export const MAX_FIELD_BYTES = 64 * 1024;
 export const MAX_RECORD_BYTES = 32 * 1024 * 1024;
 /** Stored error rows per job; the counts keep going past it. */
 export const MAX_STORED_ERRORS = 10_000;
-export const DEFAULT_BATCH = 5_000;
+/** Rows per upsert: each batch costs a few fixed queries and inserts, so fewer, larger ones are cheaper. */
+export const DEFAULT_BATCH = 10_000;
 
 export interface ImportJob {
   id: string;
@@ -312,10 +313,16 @@ export async function importContacts(
   let pending: PendingRow[] = [];
   let errors: ImportRowError[] = [];
 
-  const saveProgress = async (final?: { status: 'completed' | 'failed'; error?: string }) => {
+  const saveProgress = async (
+    final?: { status: 'completed' | 'failed'; error?: string },
+    processed = counts.processed,
+  ) => {
     if (errors.length) {
+      // Taken before the write: rows of the next batch may report errors while it runs.
+      const taken = errors;
+      errors = [];
       const room = Math.max(0, MAX_STORED_ERRORS - counts.storedErrors);
-      const stored = errors.slice(0, room);
+      const stored = taken.slice(0, room);
       counts.storedErrors += stored.length;
       if (stored.length)
         await pg.query(
@@ -328,7 +335,6 @@ export async function importContacts(
             stored.map((e) => e.reason.slice(0, 1000)),
           ],
         );
-      errors = [];
     }
     const { rows } = await pg.query(
       `UPDATE import_jobs SET rows_processed = $2, rows_imported = $3, rows_rejected = $4, contacts_created = $5,
@@ -338,7 +344,7 @@ export async function importContacts(
         WHERE id = $1 RETURNING ${JOB_COLUMNS}`,
       [
         jobId,
-        counts.processed,
+        processed,
         counts.imported,
         counts.rejected,
         counts.created,
@@ -358,6 +364,8 @@ export async function importContacts(
     if (!pending.length && !errors.length) return;
     let batch = pending;
     pending = [];
+    // Progress counts the rows up to this batch, not those parsed while it is written.
+    const processed = counts.processed;
     // A batch is all-or-nothing; rows the upsert refuses are reported and the rest retried.
     for (let attempt = 0; batch.length && attempt < 5; attempt++) {
       try {
@@ -387,9 +395,10 @@ export async function importContacts(
         batch = batch.filter((_, i) => !bad.has(i));
       }
     }
-    await saveProgress();
+    await saveProgress(undefined, processed);
   };
 
+  let writing: Promise<void> = Promise.resolve();
   let header: string[] | undefined;
   let targets: MappingTarget[] = [];
   let columnOf: (path: string) => string = () => '';
@@ -443,9 +452,15 @@ export async function importContacts(
       if (built && options.lists?.length) built.lists = [...(built.lists ?? []), ...options.lists];
       if (built) pending.push({ row, input: built });
       else counts.rejected++;
-      if (pending.length >= batchSize) await flush();
+      if (pending.length >= batchSize) {
+        // One batch is written while the next is parsed: at most two batches in memory, in order.
+        await writing;
+        writing = flush();
+        writing.catch(() => {}); // observed by the next await
+      }
     }
     if (!header) throw new MappingError(['the file is empty: expected a header row naming the columns']);
+    await writing;
     await flush();
   } catch (error) {
     if (error instanceof MappingError) {
@@ -465,6 +480,7 @@ export async function importContacts(
       await saveProgress({ status: 'failed', error: 'internal error' }).catch(() => {});
       throw error;
     }
+    await writing.catch(() => {});
     if (pending.length) await flush().catch(() => {});
     const job = await saveProgress({ status: 'failed', error: `${failure} (rows before it were imported)` });
     runtime.log.warn({ job: jobId, error: failure }, 'import failed');
