@@ -16,7 +16,8 @@ import { createSender } from '../engine/senders.ts';
 import { runInboxLoop } from '../engine/webhooks/index.ts';
 import { createWorkspace } from '../engine/workspaces.ts';
 
-const size = process.argv.includes('--size') ? process.argv[process.argv.indexOf('--size') + 1] : 'small';
+const size =
+  (process.argv.includes('--size') ? process.argv[process.argv.indexOf('--size') + 1] : undefined) ?? 'small';
 const SCENARIOS =
   {
     full: [
@@ -32,7 +33,7 @@ const SCENARIOS =
       { name: 'one status per payload', events: 100, perPayload: 1, concurrency: 8 },
       { name: '50 statuses per payload', events: 500, perPayload: 50, concurrency: 4 },
     ],
-  }[size] ?? [];
+  }[size as 'small'] ?? [];
 const SECRET = 'bench-secret';
 
 // Two layouts. Embedded (default): one process runs the API, PGlite, chdb, the inbox loop and the

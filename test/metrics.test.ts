@@ -268,6 +268,34 @@ describe('metric definitions on a hand-built fixture', () => {
     }
   });
 
+  it('campaign_sends (over the rollup) gives each send the state message_state (over raw statuses) gives it', async () => {
+    const db = api.runtime.ch.database;
+    const columns =
+      'send_id, outcome, final_status, error_code, delivered_at, read_at, replied_at, seconds_to_read, is_billable';
+    const fromRollup = await api.runtime.ch.rows(
+      `SELECT ${columns} FROM ${db}.campaign_sends WHERE workspace_id = {ws:String} ORDER BY send_id`,
+      { ws },
+    );
+    const fromStatuses = await api.runtime.ch.rows(
+      `SELECT ${columns} FROM (
+         SELECT s.send_id AS send_id, s.outcome AS outcome,
+           if(s.outcome = 'accepted', m.final_status, 'failed') AS final_status,
+           if(s.outcome = 'failed', s.error_code, if(m.is_failed = 1, m.failure_code, 0)) AS error_code,
+           m.delivered_at AS delivered_at, m.read_at AS read_at, m.replied_at AS replied_at,
+           if(m.read_at IS NULL, NULL, greatest(0, dateDiff('second', s.sent_at, m.read_at))) AS seconds_to_read,
+           toUInt8(m.is_billable = 1 OR m.provider_message_id = '') AS is_billable
+         FROM (SELECT send_id, CAST(outcome AS String) AS outcome, error_code, sent_at, provider_message_id, workspace_id
+                 FROM ${db}.sends FINAL WHERE workspace_id = {ws:String}) AS s
+         LEFT JOIN ${db}.message_state AS m
+           ON m.workspace_id = s.workspace_id AND m.provider_message_id = s.provider_message_id
+         SETTINGS join_use_nulls = 0)
+       ORDER BY send_id`,
+      { ws },
+    );
+    expect(fromRollup.length).toBe(11);
+    expect(fromRollup).toEqual(fromStatuses);
+  });
+
   it('serves the same figures over HTTP as JSON and CSV', async () => {
     const json = await api.app.inject({ url: '/v1/metrics/campaigns/cmp_a', headers: api.auth });
     expect(json.statusCode).toBe(200);
