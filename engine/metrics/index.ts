@@ -449,7 +449,7 @@ export async function campaignConversions(
   if (!goal) return { conversions: 0, converters: 0, revenue: 0 };
   const db = runtime.ch.database;
   // The `conversions` view's rule, narrowed before the join: goal events that can fall in this
-  // campaign's windows, against their contacts' touches (`contact_touches`, keyed by contact) by
+  // campaign's windows, against their contacts' touches (`contact_touches`, keyed by a hash of the contact) by
   // every campaign with the same goal event; an event whose latest touch is not this campaign's, or
   // whose contact it never sent to, drops out of the ASOF join's filter.
   const rows = await runtime.ch.rows<Record<string, number>>(
@@ -461,7 +461,8 @@ export async function campaignConversions(
            argMax(window_seconds, updated_at) AS window_seconds, argMax(revenue_property, updated_at) AS revenue_property
          FROM ${db}.campaign_goals WHERE workspace_id = {ws:String} GROUP BY campaign_id),
        candidates AS (
-         SELECT contact_id, ts, event_id, any(properties) AS properties FROM ${db}.events
+         SELECT cityHash64(contact_id) AS contact_key, contact_id, ts, event_id, any(properties) AS properties
+           FROM ${db}.events
           WHERE workspace_id = {ws:String} AND name = {goal:String}
             AND ts >= tupleElement(span, 1) AND ts <= tupleElement(span, 2) + toIntervalSecond({window:UInt32})
           GROUP BY contact_id, ts, event_id)
@@ -469,13 +470,13 @@ export async function campaignConversions(
             sum(JSONExtractFloat(e.properties, t.revenue_property)) AS revenue
        FROM candidates AS e
        ASOF INNER JOIN (
-         SELECT t.contact_id AS contact_id, t.sent_at AS sent_at, t.campaign_id AS campaign_id,
+         SELECT t.contact_key AS contact_key, t.sent_at AS sent_at, CAST(t.campaign_id AS String) AS campaign_id,
                 g.window_seconds AS window_seconds, g.revenue_property AS revenue_property
            FROM ${db}.contact_touches AS t
            INNER JOIN goals AS g ON g.campaign_id = t.campaign_id
           WHERE t.workspace_id = {ws:String} AND g.goal_event = {goal:String}
-            AND t.contact_id IN (SELECT contact_id FROM candidates)) AS t
-         ON e.contact_id = t.contact_id AND e.ts >= t.sent_at
+            AND t.contact_key IN (SELECT contact_key FROM candidates)) AS t
+         ON e.contact_key = t.contact_key AND e.ts >= t.sent_at
       WHERE t.campaign_id = {campaign:String} AND e.ts <= t.sent_at + toIntervalSecond(t.window_seconds)`,
     { ws: workspaceId, campaign: campaignId, goal: goal.event, window: goal.window_seconds },
   );

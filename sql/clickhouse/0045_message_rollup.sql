@@ -167,18 +167,20 @@ WHERE (workspace_id, provider_message_id) NOT IN (
   WHERE (workspace_id, provider_message_id) IN (SELECT workspace_id, provider_message_id FROM {db}.message_statuses));
 
 -- Accepted sends by contact and time: the touches last-touch attribution looks up per converter.
+-- Keyed by a 64-bit hash of the contact id, so looking up a set of converters compares integers.
 CREATE TABLE IF NOT EXISTS {db}.contact_touches (
   workspace_id LowCardinality(String),
-  contact_id String,
+  contact_key UInt64,
   sent_at DateTime64(3, 'UTC'),
-  campaign_id String,
-  send_id String
+  campaign_id LowCardinality(String),
+  send_id String,
+  contact_id String
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(sent_at)
-ORDER BY (workspace_id, contact_id, sent_at, campaign_id, send_id);
+ORDER BY (workspace_id, contact_key, sent_at, campaign_id, send_id);
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.contact_touches_from_sends TO {db}.contact_touches AS
-SELECT workspace_id, contact_id, sent_at, campaign_id, send_id
+SELECT workspace_id, cityHash64(contact_id) AS contact_key, sent_at, campaign_id, send_id, contact_id
 FROM {db}.sends
 WHERE outcome = 'accepted';
 
@@ -188,7 +190,8 @@ INSERT INTO {db}.message_campaigns
 SELECT workspace_id, provider_message_id, campaign_id FROM {db}.sends WHERE provider_message_id != '';
 
 INSERT INTO {db}.contact_touches
-SELECT workspace_id, contact_id, sent_at, campaign_id, send_id FROM {db}.sends WHERE outcome = 'accepted';
+SELECT workspace_id, cityHash64(contact_id), sent_at, campaign_id, send_id, contact_id
+FROM {db}.sends WHERE outcome = 'accepted';
 
 INSERT INTO {db}.message_rollup (workspace_id, campaign_id, message_key, has_send, send_id, provider_message_id,
   campaign_name, template_name, template_category, sender_id, contact_id, phone, country, accepted, refused,
