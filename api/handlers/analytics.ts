@@ -9,6 +9,7 @@ import {
   metricsBreakdown,
   putRate,
 } from '../../engine/metrics/index.ts';
+import { isCompleteJsonObject } from '../../engine/webhooks/body.ts';
 import { inboxStats, storeWebhook, webhookSender } from '../../engine/webhooks/inbox.ts';
 import {
   messagingSettings,
@@ -38,10 +39,9 @@ export const receiveWhatsappWebhook: Handler<'receiveWhatsappWebhook'> = async (
   if (!sender?.app_secret || !verifyWebhookSignature(raw, request.headers, sender.app_secret)) {
     throw unauthorized('bad or missing X-Hub-Signature-256');
   }
-  // A signed body that is not JSON cannot be processed; say so rather than store it.
-  try {
-    JSON.parse(raw.toString('utf8'));
-  } catch {
+  // A signed body that is not one whole JSON object (cut short, say) cannot be processed; say so
+  // rather than store it. A byte scan, not a parse: the processor dead-letters what it cannot read.
+  if (!isCompleteJsonObject(raw)) {
     throw badRequest('body is not valid JSON', [{ path: '/body', message: 'is not valid JSON' }]);
   }
   const stored = await storeWebhook(runtime, sender, raw);

@@ -14,6 +14,7 @@ import { listRates, rateFor } from './rates.ts';
 import { newcombeDifference } from './stats.ts';
 
 export { deleteRate, listRates, type MessageRate, putRate, type RateInput, rateFor } from './rates.ts';
+export { repairMessageRollup } from './rollup.ts';
 export { newcombeDifference, wilson } from './stats.ts';
 
 export interface Funnel {
@@ -122,48 +123,58 @@ function whereOf(
   return { where: clauses.join(' AND '), params };
 }
 
+/** A status flag or first time of the message: its rollup row's, or from statuses still waiting. */
+const either = (column: string) => `greatest(r.${column}, u.${column})`;
+const earliest = (column: string) =>
+  `if(u.${column} IS NULL, r.${column}, if(r.${column} IS NULL, u.${column}, least(r.${column}, u.${column})))`;
+
 /**
  * One row per selected send with its message's final state: the `campaign_sends` view's definition
- * (sql/clickhouse/0040_analytics.sql), written so the filters reach both tables before the join
- * (the view cannot push them into its grouped side). test/metrics.test.ts checks both agree.
+ * (sql/clickhouse/0040_analytics.sql) read from the pre-aggregated `message_rollup`
+ * (0045_message_rollup.sql) with FINAL, about one row per message, plus statuses stored before their
+ * send and not yet filed under it (`message_rollup_unmatched`, normally empty). The filters apply to
+ * the merged send attributes. test/metrics.test.ts checks this and the views agree.
  */
 function sendStates(db: string, where: string, byCampaign: boolean): string {
-  const narrow = byCampaign
-    ? `AND provider_message_id IN (SELECT provider_message_id FROM ${db}.sends WHERE ${where} AND provider_message_id != '')`
-    : '';
+  const campaign = byCampaign ? 'AND campaign_id = {campaign:String}' : '';
   return `(
-    SELECT s.campaign_id AS campaign_id, s.campaign_name AS campaign_name, s.template_name AS template_name,
-      s.template_category AS template_category, s.sender_id AS sender_id, s.country AS country, s.sent_at AS sent_at,
-      toUInt8(s.send_outcome = 'accepted') AS is_sent,
-      toUInt8(s.send_outcome = 'accepted' AND (m.has_read OR m.has_replied OR (m.has_delivered AND NOT m.has_failed))) AS is_delivered,
-      toUInt8(s.send_outcome = 'accepted' AND (m.has_read OR m.has_replied)) AS is_read,
-      toUInt8(s.send_outcome = 'accepted' AND m.has_replied) AS is_replied,
-      toUInt8(s.send_outcome = 'failed' OR (s.send_outcome = 'accepted' AND m.has_failed AND NOT m.has_read AND NOT m.has_replied)) AS is_failed,
-      if(s.send_outcome = 'failed', s.error_code, if(is_failed, m.failure_code, 0)) AS error_code,
-      if(is_read, greatest(0, dateDiff('second', s.sent_at, m.read_at)), NULL) AS seconds_to_read,
-      toUInt8(m.provider_message_id = '' OR m.is_billable = 1) AS is_billable,
-      m.priced_category AS priced_category
+    SELECT workspace_id, campaign_id, campaign_name, template_name, template_category, sender_id, country, sent_at,
+      toUInt8(accepted) AS is_sent,
+      toUInt8(accepted AND (has_read OR has_replied OR (has_delivered AND NOT has_failed))) AS is_delivered,
+      toUInt8(accepted AND (has_read OR has_replied)) AS is_read,
+      toUInt8(accepted AND has_replied) AS is_replied,
+      toUInt8(NOT accepted OR (has_failed AND NOT has_read AND NOT has_replied)) AS is_failed,
+      if(NOT accepted, send_error_code, if(is_failed, failure_code, 0)) AS error_code,
+      if(is_read AND read_at IS NOT NULL, greatest(0, dateDiff('second', sent_at, read_at)), NULL) AS seconds_to_read,
+      toUInt8(NOT has_pricing OR billable) AS is_billable,
+      priced_category
     FROM (
-      SELECT provider_message_id, campaign_id, campaign_name, template_name, CAST(template_category AS String) AS template_category,
-        CAST(sender_id AS String) AS sender_id, CAST(country AS String) AS country, sent_at,
-        CAST(outcome AS String) AS send_outcome, error_code
-      FROM ${db}.sends FINAL WHERE ${where}
-    ) AS s
-    LEFT JOIN (
-      SELECT provider_message_id,
-        max(status = 'delivered') AS has_delivered, max(status IN ('read', 'played')) AS has_read,
-        max(status = 'failed') AS has_failed, max(status = 'replied') AS has_replied,
-        minIf(ts, status IN ('read', 'played', 'replied')) AS read_at,
-        maxIf(error_code, status = 'failed') AS failure_code,
-        anyIf(category, category != '') AS priced_category,
-        toUInt8(if(countIf(category != '') = 0, 1, max(billable))) AS is_billable
+      SELECT {ws:String} AS workspace_id, r.campaign_id AS campaign_id, r.campaign_name AS campaign_name,
+        r.template_name AS template_name, r.template_category AS template_category, r.sender_id AS sender_id,
+        r.country AS country, r.sent_at AS sent_at, r.accepted AS accepted, r.send_error_code AS send_error_code,
+        ${either('has_delivered')} AS has_delivered, ${either('has_read')} AS has_read,
+        ${either('has_failed')} AS has_failed, ${either('has_replied')} AS has_replied,
+        ${earliest('read_at')} AS read_at, ${either('failure_code')} AS failure_code,
+        ${either('priced_category')} AS priced_category, ${either('has_pricing')} AS has_pricing,
+        ${either('billable')} AS billable
       FROM (
-        SELECT provider_message_id, CAST(status AS String) AS status, ts, error_code,
-          CAST(pricing_category AS String) AS category, billable
-        FROM ${db}.message_statuses WHERE workspace_id = {ws:String} ${narrow}
-      )
-      GROUP BY provider_message_id
-    ) AS m ON m.provider_message_id = s.provider_message_id
+        SELECT message_key, campaign_id, campaign_name, template_name, template_category, sender_id, country, sent_at,
+          accepted, send_error_code, has_delivered, has_read, has_failed, has_replied, read_at, failure_code,
+          priced_category, has_pricing, billable
+        FROM ${db}.message_rollup FINAL
+        WHERE workspace_id = {ws:String} ${campaign} AND has_send = 1
+      ) AS r
+      LEFT JOIN (
+        SELECT message_key, max(has_delivered) AS has_delivered, max(has_read) AS has_read,
+          max(has_failed) AS has_failed, max(has_replied) AS has_replied, min(read_at) AS read_at,
+          max(failure_code) AS failure_code, max(priced_category) AS priced_category,
+          max(has_pricing) AS has_pricing, max(billable) AS billable
+        FROM ${db}.message_rollup_unmatched WHERE workspace_id = {ws:String}
+        GROUP BY message_key
+      ) AS u ON u.message_key = r.message_key
+      SETTINGS join_use_nulls = 0
+    )
+    WHERE ${where}
   )`;
 }
 
@@ -300,21 +311,20 @@ function timeToReadOf(row: Record<string, unknown>): TimeToRead {
 }
 
 /**
- * Funnel, failures by code, time to read and the cost groups of a selection in one scan: what a
- * campaign report needs from the sends, read once.
+ * Funnel, failures by code and time to read of a selection in one scan, and its cost alongside (a
+ * grouping by stored low-cardinality columns, cheaper than building a key per send in that scan).
  */
 async function reportOf(runtime: Runtime, workspaceId: string, filter: MetricsFilter) {
   const { where, params } = whereOf(workspaceId, filter);
   const readable = 'is_read = 1 AND seconds_to_read IS NOT NULL';
+  const cost = campaignCost(runtime, workspaceId, filter);
   const rows = await runtime.ch.rows<Record<string, unknown>>(
     `SELECT ${FUNNEL_SQL},
             sumMapIf([error_code], [toUInt64(1)], is_failed = 1) AS failures,
             countIf(${readable}) AS read_measured,
             quantilesExactIf(0.5, 0.9, 0.99)(seconds_to_read, ${readable}) AS q,
             avgIf(seconds_to_read, ${readable}) AS mean,
-            ${bucketsSql(readable)},
-            sumMapIf([concat(upper(if(template_category != '', template_category, priced_category)), '|', country, '|',
-                       toString(toDate(sent_at)))], [toUInt64(1)], is_delivered = 1 AND is_billable = 1) AS cost_groups
+            ${bucketsSql(readable)}
        FROM ${sendStates(runtime.ch.database, where, filter.campaignId !== undefined)}`,
     params,
   );
@@ -323,16 +333,11 @@ async function reportOf(runtime: Runtime, workspaceId: string, filter: MetricsFi
   const failures = codes
     .map((code, i) => ({ error_code: Number(code), failed: Number(counts[i]) }))
     .sort((a, b) => b.failed - a.failed || a.error_code - b.error_code);
-  const [keys = [], ns = []] = (row.cost_groups as [string[], number[]] | null) ?? [];
-  const groups = keys.map((key, i) => {
-    const [category = '', country = '', day = ''] = key.split('|');
-    return { category, country, day, n: Number(ns[i]) };
-  });
   return {
     funnel: funnelOf(row as never),
     failures,
     timeToRead: timeToReadOf({ ...row, read: row.read_measured }),
-    cost: priceGroups(await listRates(runtime, workspaceId), groups),
+    cost: await cost,
   };
 }
 
@@ -438,39 +443,40 @@ export async function campaignConversions(
   runtime: Runtime,
   workspaceId: string,
   campaignId: string,
+  knownGoal?: CampaignGoal,
 ): Promise<Conversions> {
-  const goal = await campaignGoal(runtime, workspaceId, campaignId);
+  const goal = knownGoal ?? (await campaignGoal(runtime, workspaceId, campaignId));
   if (!goal) return { conversions: 0, converters: 0, revenue: 0 };
   const db = runtime.ch.database;
-  // The `conversions` view's rule, narrowed before the join to this campaign's contacts and to events
-  // that can fall in its windows; competing touches are every campaign with the same goal event.
+  // The `conversions` view's rule, narrowed before the join: goal events that can fall in this
+  // campaign's windows, against their contacts' touches (`contact_touches`, keyed by a hash of the contact) by
+  // every campaign with the same goal event; an event whose latest touch is not this campaign's, or
+  // whose contact it never sent to, drops out of the ASOF join's filter.
   const rows = await runtime.ch.rows<Record<string, number>>(
     `WITH
+       (SELECT (min(sent_at), max(sent_at)) FROM ${db}.sends
+         WHERE workspace_id = {ws:String} AND campaign_id = {campaign:String} AND outcome = 'accepted') AS span,
        goals AS (
          SELECT campaign_id, argMax(goal_event, updated_at) AS goal_event,
            argMax(window_seconds, updated_at) AS window_seconds, argMax(revenue_property, updated_at) AS revenue_property
          FROM ${db}.campaign_goals WHERE workspace_id = {ws:String} GROUP BY campaign_id),
-       mine AS (
-         SELECT contact_id, sent_at FROM ${db}.sends
-          WHERE workspace_id = {ws:String} AND campaign_id = {campaign:String} AND outcome = 'accepted'),
        candidates AS (
-         SELECT contact_id, ts, event_id, any(properties) AS properties FROM ${db}.events
+         SELECT cityHash64(contact_id) AS contact_key, contact_id, ts, event_id, any(properties) AS properties
+           FROM ${db}.events
           WHERE workspace_id = {ws:String} AND name = {goal:String}
-            AND ts >= (SELECT min(sent_at) FROM mine)
-            AND ts <= (SELECT max(sent_at) FROM mine) + toIntervalSecond({window:UInt32})
-            AND contact_id IN (SELECT contact_id FROM mine)
+            AND ts >= tupleElement(span, 1) AND ts <= tupleElement(span, 2) + toIntervalSecond({window:UInt32})
           GROUP BY contact_id, ts, event_id)
      SELECT count() AS conversions, uniqExact(e.contact_id) AS converters,
             sum(JSONExtractFloat(e.properties, t.revenue_property)) AS revenue
        FROM candidates AS e
        ASOF INNER JOIN (
-         SELECT s.contact_id AS contact_id, s.sent_at AS sent_at, s.campaign_id AS campaign_id,
+         SELECT t.contact_key AS contact_key, t.sent_at AS sent_at, CAST(t.campaign_id AS String) AS campaign_id,
                 g.window_seconds AS window_seconds, g.revenue_property AS revenue_property
-           FROM ${db}.sends AS s FINAL
-           INNER JOIN goals AS g ON g.campaign_id = s.campaign_id
-          WHERE s.workspace_id = {ws:String} AND s.outcome = 'accepted' AND g.goal_event = {goal:String}
-            AND s.contact_id IN (SELECT contact_id FROM candidates)) AS t
-         ON e.contact_id = t.contact_id AND e.ts >= t.sent_at
+           FROM ${db}.contact_touches AS t
+           INNER JOIN goals AS g ON g.campaign_id = t.campaign_id
+          WHERE t.workspace_id = {ws:String} AND g.goal_event = {goal:String}
+            AND t.contact_key IN (SELECT contact_key FROM candidates)) AS t
+         ON e.contact_key = t.contact_key AND e.ts >= t.sent_at
       WHERE t.campaign_id = {campaign:String} AND e.ts <= t.sent_at + toIntervalSecond(t.window_seconds)`,
     { ws: workspaceId, campaign: campaignId, goal: goal.event, window: goal.window_seconds },
   );
@@ -501,14 +507,26 @@ export async function campaignCost(
   filter: MetricsFilter,
 ): Promise<Cost> {
   const { where, params } = whereOf(workspaceId, filter);
-  const groups = await runtime.ch.rows<{ category: string; country: string; day: string; n: number }>(
-    `SELECT upper(if(template_category != '', template_category, priced_category)) AS category, country,
-            toString(toDate(sent_at)) AS day, count() AS n
+  // Grouped by the stored columns (cheap on low-cardinality values); the category is chosen per group.
+  const stored = await runtime.ch.rows<{
+    template_category: string;
+    priced_category: string;
+    country: string;
+    day: string;
+    n: number;
+  }>(
+    `SELECT template_category, priced_category, country, toString(toDate(sent_at)) AS day, count() AS n
        FROM ${sendStates(runtime.ch.database, where, filter.campaignId !== undefined)}
       WHERE is_delivered = 1 AND is_billable = 1
-      GROUP BY category, country, day`,
+      GROUP BY template_category, priced_category, country, day`,
     params,
   );
+  const groups = stored.map((g) => ({
+    category: (g.template_category !== '' ? g.template_category : g.priced_category).toUpperCase(),
+    country: g.country,
+    day: g.day,
+    n: Number(g.n),
+  }));
   return priceGroups(await listRates(runtime, workspaceId), groups);
 }
 
@@ -559,22 +577,35 @@ export async function holdoutLift(
   goal: CampaignGoal,
 ): Promise<HoldoutLift> {
   const db = runtime.ch.database;
+  // Arm sizes from the audience; conversions from the goal events that can fall in the window,
+  // matched to their audience rows by primary key (no join of the whole audience).
   const rows = await runtime.ch.rows<{ holdout: number; contacts: number; converted: number }>(
-    `WITH audience AS (
-        SELECT contact_id, holdout, launched_at FROM ${db}.campaign_audience FINAL
-         WHERE workspace_id = {ws:String} AND campaign_id = {campaign:String})
-     SELECT holdout, count() AS contacts, sum(converted) AS converted FROM (
-       SELECT a.contact_id AS contact_id, any(a.holdout) AS holdout,
-              max(e.contact_id != '' AND e.ts >= a.launched_at
-                  AND e.ts <= a.launched_at + toIntervalSecond({window:UInt32})) AS converted
-         FROM audience AS a
-         LEFT JOIN (
-           SELECT DISTINCT contact_id, ts FROM ${db}.events
-            WHERE workspace_id = {ws:String} AND name = {goal:String}
-              AND contact_id IN (SELECT contact_id FROM audience)) AS e
-           ON e.contact_id = a.contact_id
-        GROUP BY a.contact_id)
-     GROUP BY holdout`,
+    `WITH
+       span AS (
+         SELECT min(launched_at) AS first_launch, max(launched_at) AS last_launch FROM ${db}.campaign_audience
+          WHERE workspace_id = {ws:String} AND campaign_id = {campaign:String}),
+       goal_events AS (
+         SELECT DISTINCT contact_id, ts FROM ${db}.events
+          WHERE workspace_id = {ws:String} AND name = {goal:String}
+            AND ts >= (SELECT first_launch FROM span)
+            AND ts <= (SELECT last_launch FROM span) + toIntervalSecond({window:UInt32})),
+       converted AS (
+         SELECT a.holdout AS holdout, uniqExact(a.contact_id) AS converted
+           FROM goal_events AS e
+           INNER JOIN (
+             SELECT contact_id, any(holdout) AS holdout, any(launched_at) AS launched_at FROM ${db}.campaign_audience
+              WHERE workspace_id = {ws:String} AND campaign_id = {campaign:String}
+                AND contact_id IN (SELECT contact_id FROM goal_events)
+              GROUP BY contact_id) AS a ON a.contact_id = e.contact_id
+          WHERE e.ts >= a.launched_at AND e.ts <= a.launched_at + toIntervalSecond({window:UInt32})
+          GROUP BY a.holdout),
+       arms AS (
+         SELECT holdout, count() AS contacts FROM ${db}.campaign_audience FINAL
+          WHERE workspace_id = {ws:String} AND campaign_id = {campaign:String}
+          GROUP BY holdout)
+     SELECT arms.holdout AS holdout, arms.contacts AS contacts, converted.converted AS converted
+       FROM arms LEFT JOIN converted ON converted.holdout = arms.holdout
+     SETTINGS join_use_nulls = 0`,
     { ws: workspaceId, campaign: campaignId, goal: goal.event, window: goal.window_seconds },
   );
   const arm = (flag: number) => {
@@ -624,12 +655,14 @@ export async function campaignMetrics(
 ): Promise<CampaignMetrics> {
   const filter = { campaignId };
   await syncCampaignGoals(runtime, workspaceId);
-  const [{ funnel: base, failures, timeToRead: ttr, cost }, goal] = await Promise.all([
+  // Independent queries, run together: chdb and a ClickHouse server both execute them concurrently.
+  const goalFound = campaignGoal(runtime, workspaceId, campaignId);
+  const [{ funnel: base, failures, timeToRead: ttr, cost }, goal, conversions, holdout] = await Promise.all([
     reportOf(runtime, workspaceId, filter),
-    campaignGoal(runtime, workspaceId, campaignId),
+    goalFound,
+    goalFound.then((g) => (g ? campaignConversions(runtime, workspaceId, campaignId, g) : null)),
+    goalFound.then((g) => (g ? holdoutLift(runtime, workspaceId, campaignId, g) : null)),
   ]);
-  const conversions = goal ? await campaignConversions(runtime, workspaceId, campaignId) : null;
-  const holdout = goal ? await holdoutLift(runtime, workspaceId, campaignId, goal) : null;
   const roi =
     conversions && cost.amount > 0 && cost.currency !== 'MIXED'
       ? (conversions.revenue - cost.amount) / cost.amount

@@ -54,38 +54,54 @@ interface Pending {
 }
 
 // Group commit: payloads arriving together are written in one INSERT, so a storm of small webhooks
-// costs one round trip per batch, not per request. Nobody is answered before the commit.
-const queues = new WeakMap<Runtime, { pending: Pending[]; flushing: boolean }>();
+// costs one round trip per batch, not per request. Nobody is answered before the commit. On a
+// PostgreSQL server a few groups are written at once (a new arrival need not wait for the previous
+// commit to finish); PGlite has one connection, so one at a time.
+interface Queue {
+  pending: Pending[];
+  inFlight: number;
+  scheduled: boolean;
+}
+const queues = new WeakMap<Runtime, Queue>();
 const MAX_GROUP = 200;
+const SERVER_GROUPS_IN_FLIGHT = 4;
 
 /** Makes a verified payload durable in the inbox; resolves once it is committed. */
 export function storeWebhook(runtime: Runtime, sender: WebhookSender, body: Buffer): Promise<StoredWebhook> {
   const sha = createHash('sha256').update(body).digest('hex');
-  let q = queues.get(runtime);
-  if (!q) {
-    q = { pending: [], flushing: false };
-    queues.set(runtime, q);
+  let queue = queues.get(runtime);
+  if (!queue) {
+    queue = { pending: [], inFlight: 0, scheduled: false };
+    queues.set(runtime, queue);
   }
-  const queue = q;
+  const q = queue;
   return new Promise((resolve, reject) => {
-    queue.pending.push({ sender, body, sha, resolve, reject });
-    if (!queue.flushing) {
-      queue.flushing = true;
-      setImmediate(() => void flush(runtime, queue));
+    q.pending.push({ sender, body, sha, resolve, reject });
+    if (!q.scheduled) {
+      // Wait for this turn of the event loop, so requests parsed together share the INSERT.
+      q.scheduled = true;
+      setImmediate(() => {
+        q.scheduled = false;
+        pump(runtime, q);
+      });
     }
   });
 }
 
-async function flush(runtime: Runtime, queue: { pending: Pending[]; flushing: boolean }): Promise<void> {
-  while (queue.pending.length) {
+function pump(runtime: Runtime, queue: Queue): void {
+  const limit = runtime.pg.mode === 'server' ? SERVER_GROUPS_IN_FLIGHT : 1;
+  while (queue.pending.length && queue.inFlight < limit) {
     const group = queue.pending.splice(0, MAX_GROUP);
-    try {
-      await insertGroup(runtime, group);
-    } catch (error) {
-      for (const item of group) item.reject(error);
-    }
+    queue.inFlight++;
+    insertGroup(runtime, group)
+      .catch((error: unknown) => {
+        for (const item of group) item.reject(error);
+      })
+      .finally(() => {
+        queue.inFlight--;
+        pump(runtime, queue);
+      });
   }
-  queue.flushing = false;
 }
 
 async function insertGroup(runtime: Runtime, group: Pending[]): Promise<void> {

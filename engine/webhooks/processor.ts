@@ -1,5 +1,6 @@
 import type { WebhookEvent } from '../channels/types.ts';
 import { parseWhatsAppWebhook } from '../channels/whatsapp/index.ts';
+import { repairMessageRollup } from '../metrics/rollup.ts';
 import type { Runtime } from '../runtime.ts';
 import { type ApplyReport, applyWebhookEvents, type WebhookSource } from './apply.ts';
 import { defaultInboundEffects, type InboundEffects } from './effects.ts';
@@ -194,11 +195,18 @@ export function startInboxLoop(runtime: Runtime, options: ProcessOptions & { pol
   let running: Promise<void> | undefined;
   let wake: (() => void) | undefined;
   let prunedAt = 0;
+  let repairedAt = Date.now();
   const run = async () => {
     while (!stopped) {
       if (Date.now() - prunedAt > 3_600_000) {
         prunedAt = Date.now();
         await pruneInbox(runtime).catch((error) => runtime.log.warn({ err: error }, 'inbox prune failed'));
+      }
+      if (Date.now() - repairedAt > 60_000) {
+        repairedAt = Date.now();
+        await repairMessageRollup(runtime).catch((error) =>
+          runtime.log.warn({ err: error }, 'message rollup repair failed'),
+        );
       }
       try {
         const report = await processInbox(runtime, { ...options, maxBatches: 50 });
