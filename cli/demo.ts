@@ -91,6 +91,11 @@ export function registerDemoCommands(program: Command): void {
         live = await runCampaignDemo(runtime, workspace, { port: Number(options.port) });
         process.stdout.write(`\nDashboard: ${live.url}\n`);
         if (!options.serve) {
+          // Once the URL is out the demo is over: a close that hangs must not keep the process alive.
+          setTimeout(() => {
+            process.stderr.write('chorus demo: shutting down took over 10 s; exiting\n');
+            process.exit(0);
+          }, 10_000).unref();
           await live.close();
           return;
         }

@@ -6,10 +6,10 @@ import { buildServer } from '../api/server.ts';
 import { campaignProgress } from '../engine/campaigns/control.ts';
 import { groundTruthLookup } from '../engine/campaigns/dispatch.ts';
 import { launchCampaign } from '../engine/campaigns/launch.ts';
-import { createCampaign, getCampaign } from '../engine/campaigns/model.ts';
+import { createCampaign, getCampaign, listCampaigns } from '../engine/campaigns/model.ts';
 import { funnel, setCampaignGoal } from '../engine/metrics/index.ts';
 import type { Runtime } from '../engine/runtime.ts';
-import { createSender } from '../engine/senders.ts';
+import { createSender, listSenders, updateSender } from '../engine/senders.ts';
 import type { Workspace } from '../engine/workspaces.ts';
 import { startBoss, startWorkers } from '../jobs/boss.ts';
 import { type DispatcherHandle, startDispatcher } from '../jobs/dispatch/index.ts';
@@ -75,7 +75,9 @@ export async function runCampaignDemo(
     const origin = runtime.config.publicUrl ?? `http://${options.host ?? '127.0.0.1'}:${address.port}`;
 
     const appSecret = 'chorus-demo-app-secret';
-    const sender = await createSender(runtime.pg, workspace.id, {
+    // A second `npm run demo` on the same data reuses the demo number, back to a healthy state, so a
+    // quality drop in the last run's simulator cannot pause this one.
+    const senderSettings = {
       name: 'Demo number (simulator)',
       base_url: 'http://127.0.0.1:9',
       phone_number_id: '1001',
@@ -85,7 +87,18 @@ export async function runCampaignDemo(
       app_secret: appSecret,
       throughput_mps: options.throughput ?? 1000,
       tier: 'TIER_UNLIMITED',
-    });
+    } as const;
+    const previous = (await listSenders(runtime.pg, workspace.id)).find(
+      (s) => s.name === senderSettings.name,
+    );
+    const sender = previous
+      ? await updateSender(runtime.pg, workspace.id, previous.id, {
+          ...senderSettings,
+          quality: 'GREEN',
+          status: 'active',
+          status_reason: null,
+        })
+      : await createSender(runtime.pg, workspace.id, senderSettings);
     const sim = await startSimulatorThread({
       port: 0,
       seed: `demo-${workspace.id}`,
@@ -112,11 +125,13 @@ export async function runCampaignDemo(
     });
     closers.push(() => dispatcher.stop());
 
+    // Campaign names are unique per workspace; later runs on the same data are numbered.
+    const earlier = (await listCampaigns(runtime.pg, workspace.id, { limit: 500 })).length;
     const campaign = await createCampaign(
       runtime.pg,
       workspace.id,
       {
-        name: 'Spring sale broadcast',
+        name: earlier ? `Spring sale broadcast #${earlier + 1}` : 'Spring sale broadcast',
         sender_id: sender.id,
         audience: { type: 'all' },
         content: {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningDemo, runCampaignDemo } from '../dashboards/demo.ts';
 import { campaignProgress } from '../engine/campaigns/control.ts';
+import { getCampaign } from '../engine/campaigns/model.ts';
 import { getContacts, normalizePhone } from '../engine/contacts/index.ts';
 import {
   clearWorkspaceData,
@@ -9,6 +10,7 @@ import {
   workspaceCounts,
 } from '../engine/demo/index.ts';
 import { failuresByCode, funnel } from '../engine/metrics/index.ts';
+import { listSenders } from '../engine/senders.ts';
 import { createWorkspace, type Workspace } from '../engine/workspaces.ts';
 import { openTestRuntime, type TestRuntime } from './helpers/runtime.ts';
 
@@ -129,5 +131,17 @@ describe('the live demo: simulator, broadcast, statuses and dashboard', () => {
     const page = await fetch(demo.url.split('#')[0]!);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('<html');
+  });
+
+  it('runs again on the same data: the demo number is reused and the new broadcast completes', async () => {
+    const { workspace } = await ensureDemoWorkspace(runtime);
+    await demo?.close();
+    demo = await runCampaignDemo(runtime, workspace, { port: 0, settleTimeoutMs: 60_000, log: () => {} });
+    const campaignId = /\/dashboards\/campaigns\/([^#]+)#token=/.exec(demo.url)?.[1];
+    const campaign = await getCampaign(runtime.pg, workspace.id, campaignId!);
+    expect(campaign?.name).toBe('Spring sale broadcast #2');
+    expect((await campaignProgress(runtime.pg, workspace.id, campaignId!)).state).toBe('completed');
+    const senders = await listSenders(runtime.pg, workspace.id);
+    expect(senders.map((x) => x.name)).toEqual(['Demo number (simulator)']);
   });
 });
