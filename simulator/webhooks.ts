@@ -22,6 +22,8 @@ export interface WebhookOptions {
   /** Delays between attempts after a non-200; the total stays within 7 days. */
   retryDelaysMs: number[];
   timeoutMs: number;
+  /** Posts in flight at once; the rest wait their turn (like Meta, it never opens a connection per event). */
+  maxInFlight: number;
 }
 
 const MINUTE = 60_000;
@@ -48,6 +50,7 @@ export const DEFAULT_WEBHOOK_OPTIONS: Omit<WebhookOptions, 'appSecret'> = {
     72 * HOUR,
   ],
   timeoutMs: 10_000,
+  maxInFlight: 64,
 };
 
 interface NumberInfo {
@@ -167,7 +170,29 @@ export class WebhookSender {
       this.sim.clock.after(delay + rng.int(0, o.reorderWindowMs), () => this.post(key, field, body, 0, true));
   }
 
-  private async post(
+  private inFlight = 0;
+  private readonly waitingPosts: (() => void)[] = [];
+
+  /**
+   * Posts now, or once one of the `maxInFlight` posts in flight ends: a burst queues, never floods
+   * sockets. Resolves when this post is done (the clock's `advance` waits for it).
+   */
+  private post(key: number, field: string, body: string, attempt: number, duplicate: boolean): Promise<void> {
+    return new Promise<void>((done) => {
+      const start = () => {
+        this.inFlight++;
+        void this.deliver(key, field, body, attempt, duplicate).finally(() => {
+          this.inFlight--;
+          this.waitingPosts.shift()?.();
+          done();
+        });
+      };
+      if (this.inFlight < this.options.maxInFlight) start();
+      else this.waitingPosts.push(start);
+    });
+  }
+
+  private async deliver(
     key: number,
     field: string,
     body: string,

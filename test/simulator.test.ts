@@ -431,6 +431,43 @@ describe('simulator webhook delivery faults', () => {
     }
   });
 
+  it('keeps at most maxInFlight posts open at once; a burst waits its turn and all of it arrives', async () => {
+    let open = 0;
+    let most = 0;
+    let delivered = 0;
+    const server: Server = createServer((req, res) => {
+      open++;
+      most = Math.max(most, open);
+      req.resume();
+      req.on('end', () =>
+        setTimeout(() => {
+          open--;
+          delivered++;
+          res.writeHead(200).end('ok');
+        }, 20),
+      );
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const sim = await startSimulator({
+      seed: 'burst',
+      appSecret: SECRET,
+      webhookUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook`,
+      // a running clock fires the burst at once (a manual one delivers one post at a time)
+      clock: { start: START },
+      webhooks: { lateRate: 0, duplicateRate: 0, outOfOrderRate: 0, baseLatencyMs: 0, maxInFlight: 3 },
+    });
+    try {
+      for (let i = 0; i < 30; i++) sim.sim.inbound('1000', `+9198000${String(i).padStart(5, '0')}`, 'hi');
+      for (let waited = 0; delivered < 30 && waited < 10_000; waited += 20)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(delivered).toBe(30);
+      expect(most).toBe(3);
+    } finally {
+      await sim.close();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
   it('posts duplicates and out of order at the configured rates', async () => {
     const hook = await receiver();
     const sim = await startSimulator({
