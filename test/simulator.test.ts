@@ -1,10 +1,10 @@
 // The simulator against the facts page: payload shapes, signatures, limits at the stated rates,
 // webhook delivery faults, template review, quality, the read model, and reproducibility.
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSimulatorProcess } from '../bench/sim-process.ts';
 import { parseWhatsAppWebhook, verifyWebhookSignature } from '../engine/channels/whatsapp/index.ts';
 import { recipientProfile } from '../simulator/recipients.ts';
 import { type RunningSimulator, type StartSimulatorOptions, startSimulator } from '../simulator/server.ts';
@@ -734,24 +734,10 @@ describe('reproducibility', () => {
 
 describe('chorus sim', () => {
   it('starts the simulator from the CLI and answers a send', async () => {
-    const cli = new URL('../cli/main.ts', import.meta.url).pathname;
-    const child = spawn(
-      process.execPath,
-      [cli, 'sim', '--port', '0', '--seed', 'cli', '--lenient-templates'],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    // the launcher the benchmarks use: `chorus sim --port 0 ...` in its own process, waiting for its URL
+    const sim = await startSimulatorProcess(['--seed', 'cli', '--lenient-templates']);
+    const { url } = sim;
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        let out = '';
-        child.stdout.on('data', (chunk: Buffer) => {
-          out += chunk.toString();
-          const match = /"url": "([^"]+)"/.exec(out);
-          if (match) resolve(match[1]!);
-        });
-        child.once('exit', (code) => reject(new Error(`exited with ${code}`)));
-      });
       const to = phones(30, 70_000).find((p) => {
         const profile = recipientProfile('cli', p);
         return profile.onWhatsApp && !profile.stoppedMarketing;
@@ -765,7 +751,7 @@ describe('chorus sim', () => {
       const counts = await (await fetch(`${url}/_sim/counts`)).json();
       expect(counts.send_accepted).toBe(1);
     } finally {
-      child.kill('SIGTERM');
+      sim.stop();
     }
   });
 });
