@@ -215,6 +215,26 @@ describe.each(postgresTargets)('events API on $name', ({ url }) => {
     expect(await count()).toBe(before + 100);
   });
 
+  it('many concurrent batches over overlapping ids, across groups, still write each id once', async () => {
+    const before = await count();
+    const batch = (round: number, from: number) =>
+      Array.from({ length: 50 }, (_, k) => ({
+        id: `r${round}-${from + k}`,
+        contact: { phone: '+919876543210' },
+        name: 'app_open',
+        timestamp: new Date(Date.UTC(2026, 2, 6, 0, from + k)).toISOString(),
+      }));
+    // 30 rounds of the four overlapping batches, all in flight at once, so they fall into several
+    // groups, two of which run at a time: a group's lookup must never miss what the other committed.
+    const posts = Array.from({ length: 30 }, (_, round) =>
+      [0, 25, 50, 0].map((from) => post(batch(round, from))),
+    );
+    const responses = await Promise.all(posts.flat());
+    const inserted = responses.map((r) => r.json().inserted as number);
+    expect(inserted.reduce((a, b) => a + b, 0)).toBe(30 * 100);
+    expect(await count()).toBe(before + 30 * 100);
+  });
+
   it('after an erase, an event for the same phone makes a new contact (no cached identity)', async () => {
     const event = (id: string) => ({
       id,

@@ -186,40 +186,43 @@ async function writeBatches(runtime: Runtime, batches: PendingBatch[]): Promise<
   }
   const toWrite = new Map<PendingBatch, Checked[]>();
   const claims: [Set<string>, string][] = [];
-  for (const [workspaceId, list] of byWorkspace) {
-    // A resend carries the same id and timestamp: look ids up only in the hours the group touches
-    // (the event_ids primary key), which stays cheap however many events are stored.
-    const hours = new Set<number>();
-    const ids: string[] = [];
-    for (const batch of list)
-      for (const c of batch.fresh) {
-        hours.add(hourOf(c.ts));
-        ids.push(c.eventId);
-      }
-    const stored = ids.length
-      ? await runtime.ch.rows<{ hour: number; event_id: string }>(
-          `SELECT DISTINCT toUnixTimestamp(hour) AS hour, event_id FROM ${runtime.ch.database}.event_ids
-            WHERE workspace_id = {ws:String} AND hour IN {hours:Array(DateTime('UTC'))} AND event_id IN {ids:Array(String)}`,
-          { ws: workspaceId, hours: [...hours], ids },
-        )
-      : [];
-    // Claimed synchronously after the lookup: ids the other running group writes are its own.
-    const claimed = new Set(stored.map((r) => `${Number(r.hour)}|${r.event_id}`));
-    const writing = writingIds(runtime, workspaceId);
-    for (const batch of list) {
-      const mine: Checked[] = [];
-      for (const c of batch.fresh) {
-        const key = `${hourOf(c.ts)}|${c.eventId}`;
-        if (claimed.has(key) || writing.has(key)) continue;
-        claimed.add(key);
-        writing.add(key);
-        claims.push([writing, key]);
-        mine.push(c);
-      }
-      toWrite.set(batch, mine);
-    }
-  }
   try {
+    for (const [workspaceId, list] of byWorkspace) {
+      // Ids are claimed synchronously before the lookup, so two running groups never race: an id the
+      // other group claimed first is its own, and an id it released was committed before our lookup.
+      const writing = writingIds(runtime, workspaceId);
+      const mineByBatch = new Map<PendingBatch, [Checked, string][]>();
+      const hours = new Set<number>();
+      const ids: string[] = [];
+      for (const batch of list) {
+        const mine: [Checked, string][] = [];
+        for (const c of batch.fresh) {
+          const key = `${hourOf(c.ts)}|${c.eventId}`;
+          if (writing.has(key)) continue;
+          writing.add(key);
+          claims.push([writing, key]);
+          mine.push([c, key]);
+          hours.add(hourOf(c.ts));
+          ids.push(c.eventId);
+        }
+        mineByBatch.set(batch, mine);
+      }
+      // A resend carries the same id and timestamp: look ids up only in the hours the group touches
+      // (the event_ids primary key), which stays cheap however many events are stored.
+      const stored = ids.length
+        ? await runtime.ch.rows<{ hour: number; event_id: string }>(
+            `SELECT DISTINCT toUnixTimestamp(hour) AS hour, event_id FROM ${runtime.ch.database}.event_ids
+            WHERE workspace_id = {ws:String} AND hour IN {hours:Array(DateTime('UTC'))} AND event_id IN {ids:Array(String)}`,
+            { ws: workspaceId, hours: [...hours], ids },
+          )
+        : [];
+      const storedKeys = new Set(stored.map((r) => `${Number(r.hour)}|${r.event_id}`));
+      for (const [batch, mine] of mineByBatch)
+        toWrite.set(
+          batch,
+          mine.filter(([, key]) => !storedKeys.has(key)).map(([c]) => c),
+        );
+    }
     return await insertGroup(runtime, batches, byWorkspace, toWrite);
   } finally {
     for (const [writing, key] of claims) writing.delete(key);
