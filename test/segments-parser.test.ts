@@ -226,7 +226,7 @@ describe('compiled SQL and parameters (snapshots)', () => {
       'did "a" in last 3 days and did "b" at least 2 times in last 10 days and sum of x over "c" in last 5 days > 1 and did "a" then "b" within 1 day in last 2 days';
     const compiled = compileSegment(text, SCHEMA, { workspaceId: 'w', now: NOW, path: 'raw' }).compiled!;
     expect(compiled.sql.match(/FROM chorus\.events\b/g)).toHaveLength(1);
-    expect(compiled.sql.match(/GROUP BY contact_id/g)).toHaveLength(1);
+    expect(compiled.sql.match(/GROUP BY contact_key/g)).toHaveLength(1);
     // The widest positive window is in WHERE: rows older than 10 days are never read.
     expect(compiled.sql).toMatch(
       /WHERE workspace_id = \{p0:String\} AND ts <= \{p1:DateTime64\(3, 'UTC'\)\} AND ts >= \{p\d+:/,
@@ -246,6 +246,18 @@ describe('compiled SQL and parameters (snapshots)', () => {
       path: 'raw',
     });
     expect(forced.compiled!.plan.rollup).toBe(false);
+  });
+
+  it('last seen in a window reaching now reads contact_activity, except on the raw path', () => {
+    expect(compile('last seen in last 7 days').compiled!.plan).toMatchObject({ activity: true });
+    expect(compile('last seen since 2026-01-01').compiled!.plan).toMatchObject({ activity: true });
+    expect(compile('last seen more than 7 days ago').compiled!.plan).toMatchObject({ activity: false });
+    const forced = compileSegment('last seen in last 7 days', SCHEMA, {
+      workspaceId: 'w',
+      now: NOW,
+      path: 'raw',
+    });
+    expect(forced.compiled!.plan).toMatchObject({ activity: false, events: true });
   });
 });
 

@@ -48,7 +48,7 @@ export interface CompiledSql {
   sql: string;
   params: Record<string, unknown>;
   /** What the query reads, for tests and benchmarks. */
-  plan: { events: boolean; rollup: boolean; messages: boolean; eventConditions: number };
+  plan: { events: boolean; rollup: boolean; activity: boolean; messages: boolean; eventConditions: number };
 }
 
 export class CompileError extends Error {}
@@ -120,6 +120,8 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
   const rollup: Scan = { aggregates: [], filters: [] };
   const messages: Scan = { aggregates: [], filters: [] };
   const messageStatuses = new Set<string>();
+  /** Lower bounds of the `last seen` conditions answered from contact_activity (undefined: none). */
+  const activityLowers: (Date | undefined)[] = [];
   let eventConditions = 0;
   let todayCache: string | undefined;
 
@@ -295,15 +297,17 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     const name = params.string(event);
     return { sql: where ? `name = ${name} AND ${propertySql(where)}` : `name = ${name}`, name };
   };
-  const lowerOf = (bounds: Bounds): Date | undefined => bounds.lower?.at;
-  const rowFilter = (
-    name: string | undefined,
-    lower: Date | undefined,
-    extra?: string,
-  ): Scan['filters'][number] => {
+  /**
+   * The rows one condition can use, as a row filter of its scan: its name and its window's bounds
+   * (closed, a superset of what the condition counts), so the primary key (name, day) prunes them.
+   */
+  const rowFilter = (name: string | undefined, bounds: Bounds, extra?: string): Scan['filters'][number] => {
+    const lower = bounds.lower?.at;
+    const upper = bounds.upper && bounds.upper.at.getTime() < now.getTime() ? bounds.upper.at : undefined;
     const parts = [
       name ? `name = ${name}` : '',
       lower ? `ts >= ${params.instant(lower)}` : '',
+      upper ? `ts <= ${params.instant(upper)}` : '',
       extra ?? '',
     ].filter(Boolean);
     return {
@@ -343,7 +347,7 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     const rawBounds = boundsSql(bounds, 'ts');
     if (!split) {
       const cond = `${nameSql}${rawBounds}`;
-      events.filters.push(rowFilter(name, lowerOf(bounds)));
+      events.filters.push(rowFilter(name, bounds));
       return {
         count: agg(events, 'e', `countIf(${cond})`),
         ...(want.min ? { min: agg(events, 'e', `minIf(ts, ${cond})`) } : {}),
@@ -356,7 +360,7 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     rollup.filters.push({ sql: `(${dayCond})`, ...(name ? { name } : {}) });
     const edge = `(${split.from ? `ts < ${params.instant(split.from)} OR ` : ''}ts >= ${params.instant(split.to)})`;
     const cond = `${nameSql}${rawBounds} AND ${edge}`;
-    events.filters.push(rowFilter(name, lowerOf(bounds), edge));
+    events.filters.push(rowFilter(name, bounds, edge));
     const rc = agg(rollup, 'r', `sumIf(events, ${dayCond})`);
     const ec = agg(events, 'e', `countIf(${cond})`);
     const out: { count: string; min?: string; max?: string } = { count: `(${rc} + ${ec})` };
@@ -388,7 +392,7 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     const bounds = boundsOf(expr.window);
     if (!expr.where) return `(${countTest(countAndTimes(expr.event, bounds, {}).count, expr.count)})`;
     const match = eventMatch(expr.event, expr.where);
-    events.filters.push(rowFilter(match.name, lowerOf(bounds)));
+    events.filters.push(rowFilter(match.name, bounds));
     const count = agg(events, 'e', `countIf(${match.sql} AND ${boundsSql(bounds, 'ts')})`);
     return `(${countTest(count, expr.count)})`;
   };
@@ -417,7 +421,7 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
       time = (expr.which === 'first' ? result.min : result.max)!;
     } else {
       const match = eventMatch(expr.event, expr.where);
-      events.filters.push(rowFilter(match.name, undefined));
+      events.filters.push(rowFilter(match.name, {}));
       count = agg(events, 'e', `countIf(${match.sql})`);
       time = agg(events, 'e', `${expr.which === 'first' ? 'minIf' : 'maxIf'}(ts, ${match.sql})`);
     }
@@ -428,7 +432,7 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     eventConditions++;
     const bounds = boundsOf(expr.window);
     const match = eventMatch(expr.event, expr.where);
-    events.filters.push(rowFilter(match.name, lowerOf(bounds)));
+    events.filters.push(rowFilter(match.name, bounds));
     const key = params.string(expr.property);
     const base = `${match.sql} AND ${boundsSql(bounds, 'ts')}`;
     const value = params.add(expr.value, 'Float64');
@@ -459,26 +463,61 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     const bounds = boundsOf(expr.window);
     const first = eventMatch(expr.first.event, expr.first.where);
     const then = eventMatch(expr.next.event, expr.next.where);
-    const lower = lowerOf(bounds);
-    events.filters.push(rowFilter(first.name, lower), rowFilter(then.name, lower));
-    const firsts = agg(
+    const withinMs = durationMs(expr.within);
+    const within = params.add(withinMs, 'Int64');
+    const nowMs = params.add(now.getTime(), 'Int64');
+    // A first event of a negated sequence counts once its whole span has passed (a + within <= now).
+    const firstUpper = Math.min(
+      bounds.upper?.at.getTime() ?? now.getTime(),
+      expr.negated ? now.getTime() - withinMs : now.getTime(),
+    );
+    const firstCond = `${first.sql} AND ${boundsSql(bounds, 'ts')}${expr.negated ? ` AND toUnixTimestamp64Milli(ts) + ${within} <= ${nowMs}` : ''}`;
+    // Rows: first events in the window; second events after its start and at most `within` after its end.
+    events.filters.push(
+      rowFilter(first.name, { ...bounds, upper: { at: new Date(firstUpper), inclusive: true } }),
+      rowFilter(then.name, {
+        ...(bounds.lower ? { lower: bounds.lower } : {}),
+        upper: { at: new Date(firstUpper + withinMs), inclusive: true },
+      }),
+    );
+    // Per contact, one sorted pass instead of comparing every pair: second events (kind 0) and first
+    // events (kind 1) sorted by (time, kind), so at equal times seconds come first; a reverse fill
+    // gives each first event the time of the next second event after it, strictly later (a sentinel
+    // far in the future ends the list). Computed in the scan, so only a flag crosses the join.
+    const pairs = `arraySort(arrayConcat(
+      arrayMap(b -> (b, toUInt8(0)), groupArrayIf(toUnixTimestamp64Milli(ts), ${then.sql})),
+      arrayMap(a -> (a, toUInt8(1)), groupArrayIf(toUnixTimestamp64Milli(ts), ${firstCond})),
+      [(toInt64(4611686018427387904), toUInt8(0))]))`;
+    const times = `arrayMap(p -> p.1, ${pairs})`;
+    const kinds = `arrayMap(p -> p.2, ${pairs})`;
+    const next = `arrayReverseFill((t, k) -> k = 0, ${times}, ${kinds})`;
+    const test = expr.negated ? `n > t + ${within}` : `n <= t + ${within}`;
+    const found = agg(
       events,
       'e',
-      `groupArrayIf(toUnixTimestamp64Milli(ts), ${first.sql} AND ${boundsSql(bounds, 'ts')})`,
+      `arrayExists((t, k, n) -> k = 1 AND ${test}, ${times}, ${kinds}, ${next})`,
     );
-    const thens = agg(events, 'e', `groupArrayIf(toUnixTimestamp64Milli(ts), ${then.sql})`);
-    const within = params.add(durationMs(expr.within), 'Int64');
-    const follows = `arrayExists(b -> b > a AND b <= a + ${within}, ${thens})`;
-    if (!expr.negated) return `arrayExists(a -> ${follows}, ${firsts})`;
-    const nowMs = params.add(now.getTime(), 'Int64');
-    return `arrayExists(a -> a + ${within} <= ${nowMs} AND NOT ${follows}, ${firsts})`;
+    return `(${found} = 1)`;
   };
 
   const lastSeenSql = (expr: LastSeenCondition): string => {
     eventConditions++;
     const bounds = boundsOf(expr.window);
-    const count = countAndTimes(undefined, bounds, {}).count;
-    return `(${count} > 0 OR ifNull(${boundsSql(bounds, 'assumeNotNull(c.last_seen_at)')} AND c.last_seen_at IS NOT NULL, 0))`;
+    const attribute = `ifNull(${boundsSql(bounds, 'assumeNotNull(c.last_seen_at)')} AND c.last_seen_at IS NOT NULL, 0)`;
+    const reachesNow = !bounds.upper || bounds.upper.at.getTime() >= now.getTime();
+    if (path === 'raw' || !reachesNow) {
+      const count = countAndTimes(undefined, bounds, {}).count;
+      return `(${count} > 0 OR ${attribute})`;
+    }
+    // A window reaching now holds an event exactly when the contact's latest event (contact_activity,
+    // one row per contact) falls in it, unless that latest event is after now (a past `now`): only
+    // those contacts' raw events in the window are read, and counted.
+    const late = `contact_key IN (SELECT cityHash64(contact_id) FROM ${db}.contact_activity WHERE workspace_id = ${ws} AND last_event_at > ${nowSql})`;
+    events.filters.push(rowFilter(undefined, bounds, late));
+    const lateCount = agg(events, 'e', `countIf(${boundsSql(bounds, 'ts')})`);
+    activityLowers.push(bounds.lower?.at);
+    const inWindow = bounds.lower ? boundsSql({ lower: bounds.lower }, 'a.latest') : '1';
+    return `((a.events > 0 AND (a.latest <= ${nowSql} AND ${inWindow} OR a.latest > ${nowSql} AND ${lateCount} > 0)) OR ${attribute})`;
   };
 
   const messageSql = (expr: MessageCondition): string => {
@@ -554,6 +593,9 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
   };
 
   const where = exprSql(ast.root, []);
+  // Scans are grouped by a 64-bit hash of the contact id (stored in events as contact_key) and joined
+  // on it: an integer hash table instead of a string one, in the scans and in the joins.
+  const contactKey = 'cityHash64(c.contact_id)';
   let from = `FROM ${db}.contacts AS c FINAL`;
   if (events.aggregates.length) {
     const filters = dedupe(events.filters.map((f) => f.sql));
@@ -567,12 +609,12 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     }
     from += `
 LEFT JOIN (
-  SELECT contact_id, ${events.aggregates.join(',\n    ')}
+  SELECT contact_key, ${events.aggregates.join(',\n    ')}
   FROM ${db}.events
   WHERE workspace_id = ${ws} AND ts <= ${nowSql}${global.map((g) => ` AND ${g}`).join('')}
     AND (${filters.includes('1') ? '1' : filters.join(' OR ')})
-  GROUP BY contact_id
-) AS e ON e.contact_id = c.contact_id`;
+  GROUP BY contact_key
+) AS e ON e.contact_key = ${contactKey}`;
   }
   if (rollup.aggregates.length) {
     const filters = dedupe(rollup.filters.map((f) => f.sql));
@@ -581,11 +623,24 @@ LEFT JOIN (
       : '';
     from += `
 LEFT JOIN (
-  SELECT contact_id, ${rollup.aggregates.join(',\n    ')}
+  SELECT cityHash64(contact_id) AS contact_key, ${rollup.aggregates.join(',\n    ')}
   FROM ${db}.events_daily
   WHERE workspace_id = ${ws}${names} AND (${filters.join(' OR ')})
-  GROUP BY contact_id
-) AS r ON r.contact_id = c.contact_id`;
+  GROUP BY contact_key
+) AS r ON r.contact_key = ${contactKey}`;
+  }
+  if (activityLowers.length) {
+    // Rows before the earliest window cannot change whether a latest event falls in any window.
+    const lowest = activityLowers.every(Boolean)
+      ? ` AND last_event_at >= ${params.instant(new Date(Math.min(...activityLowers.map((d) => d!.getTime()))))}`
+      : '';
+    from += `
+LEFT JOIN (
+  SELECT cityHash64(contact_id) AS contact_key, max(last_event_at) AS latest, count() AS events
+  FROM ${db}.contact_activity
+  WHERE workspace_id = ${ws}${lowest}
+  GROUP BY contact_key
+) AS a ON a.contact_key = ${contactKey}`;
   }
   if (messages.aggregates.length) {
     // Only the sends some condition counts, and only the statuses some condition tests, are read.
@@ -594,7 +649,7 @@ LEFT JOIN (
     const statuses = params.add([...messageStatuses].sort(), 'Array(String)');
     from += `
 LEFT JOIN (
-  SELECT s.contact_id AS contact_id, ${messages.aggregates.join(',\n    ')}
+  SELECT cityHash64(s.contact_id) AS contact_key, ${messages.aggregates.join(',\n    ')}
   FROM (
     SELECT contact_id, campaign_name, template_name, outcome, sent_at, provider_message_id
     FROM ${db}.sends FINAL
@@ -611,8 +666,8 @@ LEFT JOIN (
     }
     GROUP BY provider_message_id
   ) AS st ON st.provider_message_id = s.provider_message_id
-  GROUP BY s.contact_id
-) AS m ON m.contact_id = c.contact_id`;
+  GROUP BY contact_key
+) AS m ON m.contact_key = ${contactKey}`;
   }
   const fullWhere = `c.workspace_id = ${ws} AND c.deleted = 0 AND ${where}`;
   return {
@@ -623,6 +678,7 @@ LEFT JOIN (
     plan: {
       events: events.aggregates.length > 0,
       rollup: rollup.aggregates.length > 0,
+      activity: activityLowers.length > 0,
       messages: messages.aggregates.length > 0,
       eventConditions,
     },
