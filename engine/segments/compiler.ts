@@ -480,22 +480,20 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
         upper: { at: new Date(firstUpper + withinMs), inclusive: true },
       }),
     );
-    // Per contact, one sorted pass instead of comparing every pair: second events (kind 0) and first
-    // events (kind 1) sorted by (time, kind), so at equal times seconds come first; a reverse fill
-    // gives each first event the time of the next second event after it, strictly later (a sentinel
-    // far in the future ends the list). Computed in the scan, so only a flag crosses the join.
-    const pairs = `arraySort(arrayConcat(
-      arrayMap(b -> (b, toUInt8(0)), groupArrayIf(toUnixTimestamp64Milli(ts), ${then.sql})),
-      arrayMap(a -> (a, toUInt8(1)), groupArrayIf(toUnixTimestamp64Milli(ts), ${firstCond})),
-      [(toInt64(4611686018427387904), toUInt8(0))]))`;
-    const times = `arrayMap(p -> p.1, ${pairs})`;
-    const kinds = `arrayMap(p -> p.2, ${pairs})`;
-    const next = `arrayReverseFill((t, k) -> k = 0, ${times}, ${kinds})`;
-    const test = expr.negated ? `n > t + ${within}` : `n <= t + ${within}`;
+    // Per contact, one sorted pass instead of comparing every pair: each event's time in ms, doubled,
+    // plus its kind (0 = a second event, 1 = a first event), so one integer sort orders by time and
+    // puts seconds first at equal times; a reverse fill then gives each first event (2a + 1) the next
+    // second event after it (2b, b > a strictly), or the sentinel far in the future when none follows.
+    // b <= a + within is 2b <= (2a + 1) - 1 + 2 within. Computed in the scan: one flag crosses the join.
+    const sorted = `arraySort(arrayPushBack(arrayConcat(
+      groupArrayIf(toUnixTimestamp64Milli(ts) * 2, ${then.sql}),
+      groupArrayIf(toUnixTimestamp64Milli(ts) * 2 + 1, ${firstCond})), toInt64(4611686018427387904)))`;
+    const next = `arrayReverseFill(x -> bitAnd(x, 1) = 0, ${sorted})`;
+    const follows = `n <= x - 1 + 2 * ${within}`;
     const found = agg(
       events,
       'e',
-      `arrayExists((t, k, n) -> k = 1 AND ${test}, ${times}, ${kinds}, ${next})`,
+      `arrayExists((x, n) -> bitAnd(x, 1) = 1 AND ${expr.negated ? 'NOT ' : ''}${follows}, ${sorted}, ${next})`,
     );
     return `(${found} = 1)`;
   };
