@@ -120,6 +120,8 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
   const rollup: Scan = { aggregates: [], filters: [] };
   const messages: Scan = { aggregates: [], filters: [] };
   const messageStatuses = new Set<string>();
+  /** Per message condition, the sends whose statuses it needs (OR-ed into the statuses scan). */
+  const statusSends: string[] = [];
   /** Lower bounds of the `last seen` conditions answered from contact_activity (undefined: none). */
   const activityLowers: (Date | undefined)[] = [];
   let eventConditions = 0;
@@ -538,6 +540,10 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     // The sends this condition counts, as a row filter of the sends scan (OR-ed over conditions).
     const own = [target(''), window('sent_at')].filter((part) => part !== '1');
     messages.filters.push({ sql: own.length ? `(${own.join(' AND ')})` : '1' });
+    // The sends whose statuses this condition reads: those its own outcome does not decide.
+    const undecided = UNDECIDED_BY_OUTCOME[expr.action];
+    const needsStatuses = undecided ? [...own, undecided] : own;
+    statusSends.push(needsStatuses.length ? `(${needsStatuses.join(' AND ')})` : '1');
     const count = agg(
       messages,
       'm',
@@ -644,6 +650,8 @@ LEFT JOIN (
     // Only the sends some condition counts, and only the statuses some condition tests, are read.
     const filters = dedupe(messages.filters.map((f) => f.sql));
     const sendsWhere = `workspace_id = ${ws} AND sent_at <= ${nowSql}${filters.includes('1') ? '' : ` AND (${filters.join(' OR ')})`}`;
+    const statusFilters = dedupe(statusSends);
+    const statusesOf = `workspace_id = ${ws} AND sent_at <= ${nowSql}${statusFilters.includes('1') ? '' : ` AND (${statusFilters.join(' OR ')})`}`;
     const statuses = params.add([...messageStatuses].sort(), 'Array(String)');
     from += `
 LEFT JOIN (
@@ -657,10 +665,10 @@ LEFT JOIN (
     SELECT provider_message_id, groupUniqArray(status) AS statuses
     FROM ${db}.message_statuses
     WHERE workspace_id = ${ws} AND provider_message_id != '' AND ts <= ${nowSql} AND has(${statuses}, status)${
-      filters.includes('1')
+      statusFilters.includes('1')
         ? ''
         : `
-      AND provider_message_id IN (SELECT provider_message_id FROM ${db}.sends WHERE ${sendsWhere})`
+      AND provider_message_id IN (SELECT provider_message_id FROM ${db}.sends WHERE ${statusesOf})`
     }
     GROUP BY provider_message_id
   ) AS st ON st.provider_message_id = s.provider_message_id
@@ -704,6 +712,17 @@ function jsonProperty(key: string) {
     bool: `if(${flat}, ${raw} = 'true', JSONExtractBool(properties, ${key}))`,
   };
 }
+
+/**
+ * Sends whose own outcome already decides an action need no status lookup: an accepted send is
+ * received, a refused one failed.
+ */
+const UNDECIDED_BY_OUTCOME: Record<MessageCondition['action'], string | undefined> = {
+  received: `outcome != 'accepted'`,
+  failed: `outcome != 'failed'`,
+  read: undefined,
+  replied: undefined,
+};
 
 /** The provider statuses each message action tests (besides the send's own outcome). */
 const STATUSES_OF: Record<MessageCondition['action'], string[]> = {
