@@ -4,7 +4,9 @@
 // `<contacts>x<days>` such as `5000000x52`. Big data sets are built once and kept in
 // `--data <dir>` (default data/bench, or CHORUS_BENCH_DATA), one directory per size and
 // seed: `--phase generate` builds them (run it outside the bench lock), `--phase query` times the
-// queries, `--only <regex>` picks segments and `--runs <n>` sets the measured runs.
+// queries, `--only <regex>` picks segments and `--runs <n>` sets the measured runs. Each segment is
+// timed on `auto` (what audiences run) and, where their SQL differs, on the forced `raw` and `rollup`
+// paths (`--paths raw,rollup`, the default, or `none`); all must give the same count.
 
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -43,6 +45,8 @@ const SIZES =
   NAMED[size] ?? (custom ? [{ contacts: Number(custom[1]), days: Number(custom[2]) }] : undefined);
 if (!SIZES) throw new Error(`unknown --size ${size}`);
 const RUNS = Number(option('runs') ?? 7);
+// Forced paths timed besides `auto` where their SQL differs (`--paths raw,rollup`, the default, or `none`).
+const forcedPaths = (option('paths') ?? 'raw,rollup').split(',');
 const NOW = new Date('2026-03-15T12:00:00Z');
 
 const EXAMPLES = [
@@ -135,7 +139,7 @@ const setupSegments = async (runtime: Runtime): Promise<string> => {
 /** Waits until background merges have settled, so timings do not include a merge storm. */
 const settle = async (runtime: Runtime) => {
   const db = runtime.ch.database;
-  for (const table of ['events', 'events_daily', 'contacts', 'sends', 'message_statuses'])
+  for (const table of ['events', 'events_daily', 'contact_activity', 'contacts', 'sends', 'message_statuses'])
     await runtime.ch.command(`OPTIMIZE TABLE ${db}.${table} FINAL`);
 };
 
@@ -233,9 +237,15 @@ for (const { contacts, days } of SIZES) {
         compile_ms: Number(compileMs.toFixed(3)),
       };
       const auto = compileSegment(dsl, schema, options).compiled!;
-      row.auto_path = auto.plan.rollup ? 'rollup' : 'raw';
-      const rollupPlan = compileSegment(dsl, schema, { ...options, path: 'rollup' }).compiled!;
-      const paths: EventPath[] = rollupPlan.plan.rollup ? ['raw', 'rollup'] : ['raw'];
+      row.auto_path =
+        [auto.plan.rollup ? 'rollup' : '', auto.plan.activity ? 'activity' : ''].filter(Boolean).join('+') ||
+        'raw';
+      // `auto` (what counts, previews and snapshots run) always; the forced paths where they differ.
+      const paths: EventPath[] = ['auto'];
+      for (const path of ['raw', 'rollup'] as const) {
+        const forced = compileSegment(dsl, schema, { ...options, path }).compiled!;
+        if (forcedPaths.includes(path) && forced.sql !== auto.sql) paths.push(path);
+      }
       for (const path of paths) {
         const compiled = compileSegment(dsl, schema, { ...options, path }).compiled!;
         const sql = `SELECT count() AS count FROM (${compiled.sql})`;
@@ -261,10 +271,16 @@ for (const { contacts, days } of SIZES) {
       row.loadavg = loadavg()[0]!.toFixed(2);
       results.push(row);
       process.stdout.write(
-        `${name.slice(0, 70).padEnd(72)} compile ${compileMs.toFixed(3)} ms  raw p50 ${row.raw_p50_ms} p95 ${row.raw_p95_ms} ms (cpu ${row.raw_cpu_p50_ms})${row.rollup_p50_ms !== undefined ? `  rollup p50 ${row.rollup_p50_ms} p95 ${row.rollup_p95_ms} ms (cpu ${row.rollup_cpu_p50_ms})` : ''}  auto ${row.auto_path}  count ${row.raw_count}  load ${row.loadavg}\n`,
+        `${name.slice(0, 70).padEnd(72)} compile ${compileMs.toFixed(3)} ms  auto (${row.auto_path}) p50 ${row.auto_p50_ms} p95 ${row.auto_p95_ms} ms (cpu ${row.auto_cpu_p50_ms})${paths
+          .slice(1)
+          .map(
+            (path) =>
+              `  ${path} p50 ${row[`${path}_p50_ms`]} p95 ${row[`${path}_p95_ms`]} ms (cpu ${row[`${path}_cpu_p50_ms`]})`,
+          )
+          .join('')}  count ${row.auto_count}  load ${row.loadavg}\n`,
       );
-      if (row.rollup_count !== undefined && row.rollup_count !== row.raw_count)
-        throw new Error(`rollup and raw disagree on ${name}`);
+      for (const path of paths.slice(1))
+        if (row[`${path}_count`] !== row.auto_count) throw new Error(`${path} and auto disagree on ${name}`);
     }
   } finally {
     await runtime.close();
