@@ -119,6 +119,8 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
   const events: Scan = { aggregates: [], filters: [] };
   const rollup: Scan = { aggregates: [], filters: [] };
   const messages: Scan = { aggregates: [], filters: [] };
+  /** Raw events of the contacts whose latest event is after now, for `last seen` (see lastSeenSql). */
+  const late: Scan = { aggregates: [], filters: [] };
   const messageStatuses = new Set<string>();
   /** Per message condition, the sends whose statuses it needs (OR-ed into the statuses scan). */
   const statusSends: string[] = [];
@@ -512,9 +514,10 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     // A window reaching now holds an event exactly when the contact's latest event (contact_activity,
     // one row per contact) falls in it, unless that latest event is after now (a past `now`): only
     // those contacts' raw events in the window are read, and counted.
-    const late = `contact_key IN (SELECT cityHash64(contact_id) FROM ${db}.contact_activity WHERE workspace_id = ${ws} AND last_event_at > ${nowSql})`;
-    events.filters.push(rowFilter(undefined, bounds, late));
-    const lateCount = agg(events, 'e', `countIf(${boundsSql(bounds, 'ts')})`);
+    // Those contacts are read by a scan of their own (usually empty), so the main events scan keeps
+    // its name and window pruning.
+    late.filters.push(rowFilter(undefined, bounds));
+    const lateCount = agg(late, 'l', `countIf(${boundsSql(bounds, 'ts')})`);
     activityLowers.push(bounds.lower?.at);
     const inWindow = bounds.lower ? boundsSql({ lower: bounds.lower }, 'a.latest') : '1';
     return `((a.events > 0 AND (a.latest <= ${nowSql} AND ${inWindow} OR a.latest > ${nowSql} AND ${lateCount} > 0)) OR ${attribute})`;
@@ -645,6 +648,18 @@ LEFT JOIN (
   WHERE workspace_id = ${ws}${lowest}
   GROUP BY contact_key
 ) AS a ON a.contact_key = ${contactKey}`;
+  }
+  if (late.aggregates.length) {
+    const filters = dedupe(late.filters.map((f) => f.sql));
+    from += `
+LEFT JOIN (
+  SELECT contact_key, ${late.aggregates.join(',\n    ')}
+  FROM ${db}.events
+  WHERE workspace_id = ${ws} AND ts <= ${nowSql} AND (${filters.includes('1') ? '1' : filters.join(' OR ')})
+    AND contact_key IN (
+      SELECT cityHash64(contact_id) FROM ${db}.contact_activity WHERE workspace_id = ${ws} AND last_event_at > ${nowSql})
+  GROUP BY contact_key
+) AS l ON l.contact_key = ${contactKey}`;
   }
   if (messages.aggregates.length) {
     // Only the sends some condition counts, and only the statuses some condition tests, are read.
