@@ -158,7 +158,7 @@ async function runBench() {
     await app.listen({ port: 0, host: '127.0.0.1' });
     const loop = process.env.BENCH_NO_LOOP
       ? { kick() {}, async stop() {} }
-      : runInboxLoop(runtime, { pollMs: 200, batchSize: 500 });
+      : runInboxLoop(runtime, { pollMs: 200 });
     target = {
       url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/webhooks/whatsapp/${sender.id}`,
       stored: async (prefix) => {
@@ -288,7 +288,7 @@ if (role === 'worker') {
   const dataDir = mkdtempSync(join(tmpdir(), 'chorus-bench-webhooks-worker-'));
   const runtime = await open(dataDir);
   const sender = await setUp(runtime);
-  const loop = runInboxLoop(runtime, { pollMs: 200, batchSize: 500 });
+  const loop = runInboxLoop(runtime, { pollMs: 200 });
   process.on('message', async (message: { count?: string; stop?: boolean }) => {
     if (message.count !== undefined) {
       loop.kick();
