@@ -167,7 +167,7 @@ async function runBench() {
     await app.listen({ port: 0, host: '127.0.0.1' });
     const loop = process.env.BENCH_NO_LOOP
       ? { kick() {}, async stop() {} }
-      : runInboxLoop(runtime, { pollMs: 200 });
+      : runInboxLoop(runtime, { pollMs: 500 });
     target = {
       url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/webhooks/whatsapp/${sender.id}`,
       stored: async (prefix) => {
@@ -379,7 +379,7 @@ if (role === 'worker') {
   const dataDir = mkdtempSync(join(tmpdir(), 'chorus-bench-webhooks-worker-'));
   const runtime = await open(dataDir);
   const sender = await setUp(runtime);
-  const loop = runInboxLoop(runtime, { pollMs: 200 });
+  const loop = runInboxLoop(runtime, { pollMs: 500 });
   process.on('message', async (message: { count?: string; stop?: boolean }) => {
     if (message.count !== undefined) {
       loop.kick();

@@ -46,6 +46,8 @@ interface InboxRow {
   channel: string;
   body: Uint8Array;
   attempts: number;
+  /** How many leasable rows the lease found, before the byte budget cut them. */
+  candidates: number | string;
 }
 
 export const defaultRetryDelayMs = (attempts: number) =>
@@ -173,12 +175,16 @@ const LEASABLE = `
      WHERE processed_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
      ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
   ), leased AS (
-    SELECT id FROM (SELECT id, sum(bytes) OVER (ORDER BY id) - bytes AS before FROM candidates) AS c
+    SELECT id, candidates FROM (
+      SELECT id, sum(bytes) OVER (ORDER BY id) - bytes AS before, count(*) OVER () AS candidates FROM candidates
+    ) AS c
      WHERE before < $2
   )`;
 
 /**
- * Leases a batch and runs fn on it; resolves with fn's answer, or false when nothing was pending.
+ * Leases a batch and runs fn on it. Resolves with whether to lease again at once: fn succeeded and the
+ * batch was full (more may be waiting); a short batch means the inbox was drained, which spares the
+ * empty lease that would otherwise end every cycle.
  *
  * On a PostgreSQL server the batch is held by row locks in one transaction (one statement to lease,
  * one to mark done, one row version per payload): if the worker dies, its connection ends and the
@@ -194,24 +200,33 @@ async function withLeasedBatch(
     return runtime.pg.transaction(async (tx) => {
       const { rows } = await tx.query<InboxRow>(
         `${LEASABLE}
-         SELECT w.id, w.workspace_id, w.sender_id, w.channel, w.body, w.attempts + 1 AS attempts
+         SELECT w.id, w.workspace_id, w.sender_id, w.channel, w.body, w.attempts + 1 AS attempts,
+                leased.candidates
            FROM webhook_inbox AS w JOIN leased USING (id) ORDER BY w.id`,
         [lease.limit, lease.bytes],
       );
       if (!rows.length) return false;
-      return fn(rows, { query: (text, params) => tx.query(text, params) });
+      const ok = await fn(rows, { query: (text, params) => tx.query(text, params) });
+      return ok && mayHaveMore(rows, lease);
     });
   }
   const { rows } = await runtime.pg.query<InboxRow>(
     `${LEASABLE}
      UPDATE webhook_inbox AS w SET claimed_until = now() + make_interval(secs => $3), attempts = w.attempts + 1
        FROM leased WHERE w.id = leased.id
-     RETURNING w.id, w.workspace_id, w.sender_id, w.channel, w.body, w.attempts`,
+     RETURNING w.id, w.workspace_id, w.sender_id, w.channel, w.body, w.attempts, leased.candidates`,
     [lease.limit, lease.bytes, lease.seconds],
   );
   if (!rows.length) return false;
   rows.sort((a, b) => Number(a.id) - Number(b.id));
-  return fn(rows, runtime.pg);
+  const ok = await fn(rows, runtime.pg);
+  return ok && mayHaveMore(rows, lease);
+}
+
+/** A batch cut short by the byte budget, or as big as the limit, may have left rows behind. */
+function mayHaveMore(rows: InboxRow[], lease: Lease): boolean {
+  const candidates = Number(rows[0]!.candidates);
+  return candidates > rows.length || candidates >= lease.limit;
 }
 
 /** Puts failed rows back with a backoff; `attempts` counts this failed try. */
