@@ -245,7 +245,8 @@ async function runBench() {
             cpu_us_per_payload: {
               api: Math.round((childCpu.api! * 1e6) / bodies.length),
               worker: Math.round((workerCpu! * 1e6) / bodies.length),
-              postgres: Math.round((postgresCpu * 1e6) / bodies.length),
+              postgres_for_api: Math.round((postgresCpu.api! * 1e6) / bodies.length),
+              postgres_for_worker: Math.round((postgresCpu.worker! * 1e6) / bodies.length),
               load_generator: Math.round((ackCpu.user + ackCpu.system) / bodies.length),
             },
           }
@@ -271,20 +272,20 @@ async function runBench() {
 let postgresAdmin: pg.Client | undefined;
 
 /** CPU seconds of each PostgreSQL backend whose connection this run's processes named. */
-async function postgresBackendsCpu(): Promise<Map<number, number>> {
+async function postgresBackendsCpu(): Promise<Map<number, { role: string; seconds: number }>> {
   if (!production) return new Map();
   if (!postgresAdmin) {
     postgresAdmin = new pg.Client({ connectionString: process.env.DATABASE_URL });
     await postgresAdmin.connect();
   }
-  const { rows } = await postgresAdmin.query<{ pid: number }>(
-    'SELECT pid FROM pg_stat_activity WHERE starts_with(application_name, $1)',
-    [`${schema}_`],
+  const { rows } = await postgresAdmin.query<{ pid: number; role: string }>(
+    'SELECT pid, substr(application_name, $2) AS role FROM pg_stat_activity WHERE starts_with(application_name, $1)',
+    [`${schema}_`, schema.length + 2],
   );
-  const cpu = new Map<number, number>();
-  for (const { pid } of rows) {
+  const cpu = new Map<number, { role: string; seconds: number }>();
+  for (const { pid, role } of rows) {
     try {
-      cpu.set(pid, processCpuSeconds(pid));
+      cpu.set(pid, { role, seconds: processCpuSeconds(pid) });
     } catch {
       // the backend ended meanwhile
     }
@@ -292,11 +293,15 @@ async function postgresBackendsCpu(): Promise<Map<number, number>> {
   return cpu;
 }
 
-/** CPU used between two readings; a backend that started in between counts from zero. */
-function postgresCpuSince(start: Map<number, number>, end: Map<number, number>): number {
-  let total = 0;
-  for (const [pid, seconds] of end) total += seconds - (start.get(pid) ?? 0);
-  return Math.round(total * 100) / 100;
+/** CPU used between two readings, per role; a backend that started in between counts from zero. */
+function postgresCpuSince(
+  start: Map<number, { role: string; seconds: number }>,
+  end: Map<number, { role: string; seconds: number }>,
+): Record<string, number> {
+  const total: Record<string, number> = { api: 0, worker: 0 };
+  for (const [pid, { role, seconds }] of end)
+    total[role] = Math.round(((total[role] ?? 0) + seconds - (start.get(pid)?.seconds ?? 0)) * 100) / 100;
+  return total;
 }
 
 /** A whole HTTP/1.1 request, built and signed before the clock starts. */

@@ -54,7 +54,7 @@ export const defaultRetryDelayMs = (attempts: number) =>
   Math.min(60_000, 500 * 2 ** Math.max(0, attempts - 1));
 
 export const DEFAULT_BATCH_SIZE = 5000;
-export const DEFAULT_BATCH_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_BATCH_BYTES = 4 * 1024 * 1024;
 
 /**
  * Drains the inbox in batches: lease a batch (SKIP LOCKED, so several workers share the work), parse,
