@@ -54,6 +54,10 @@ export const defaultRetryDelayMs = (attempts: number) =>
   Math.min(60_000, 500 * 2 ** Math.max(0, attempts - 1));
 
 export const DEFAULT_BATCH_SIZE = 5000;
+// Embedded (PGlite, chdb and the API in one process), a batch's writes hold the one event loop and
+// PGlite's one connection while requests wait, so batches stay small there.
+export const DEFAULT_EMBEDDED_BATCH_SIZE = 500;
+export const DEFAULT_EMBEDDED_BATCH_BYTES = 1024 * 1024;
 export const DEFAULT_BATCH_BYTES = 4 * 1024 * 1024;
 
 /**
@@ -80,8 +84,11 @@ export async function processInbox(runtime: Runtime, options: ProcessOptions = {
     unknown: 0,
   };
   const lease = {
-    limit: options.batchSize ?? DEFAULT_BATCH_SIZE,
-    bytes: options.batchBytes ?? DEFAULT_BATCH_BYTES,
+    limit:
+      options.batchSize ?? (runtime.pg.mode === 'server' ? DEFAULT_BATCH_SIZE : DEFAULT_EMBEDDED_BATCH_SIZE),
+    bytes:
+      options.batchBytes ??
+      (runtime.pg.mode === 'server' ? DEFAULT_BATCH_BYTES : DEFAULT_EMBEDDED_BATCH_BYTES),
     seconds: options.leaseSeconds ?? 120,
   };
   while (options.maxBatches === undefined || report.batches < options.maxBatches) {
