@@ -35,6 +35,10 @@ const SCENARIOS =
     ],
   }[size as 'small'] ?? [];
 const SECRET = 'bench-secret';
+// Requests in flight for every scenario (`--concurrency N`), instead of each scenario's own.
+const CONCURRENCY = process.argv.includes('--concurrency')
+  ? Number(process.argv[process.argv.indexOf('--concurrency') + 1])
+  : undefined;
 // Requests pipelined per socket (`--pipeline N`; 1 = one request at a time per socket, as before).
 const PIPELINE_DEPTH = Number(
   process.argv.includes('--pipeline') ? process.argv[process.argv.indexOf('--pipeline') + 1] : 4,
@@ -184,7 +188,8 @@ async function runBench() {
     };
   }
   const results = [];
-  for (const [index, scenario] of SCENARIOS.entries()) {
+  for (const [index, listed] of SCENARIOS.entries()) {
+    const scenario = CONCURRENCY ? { ...listed, concurrency: CONCURRENCY } : listed;
     const tag = `s${index}`;
     const bodies: string[] = [];
     for (let i = 0; i < scenario.events; i += scenario.perPayload)
