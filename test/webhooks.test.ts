@@ -219,6 +219,38 @@ describe.each(postgresTargets)('webhooks on $name', ({ url }) => {
     expect((await inboxStats(api.runtime, ws)).pending).toBe(0);
   });
 
+  it('two workers draining at once, in batches cut by the byte budget, process each payload exactly once', async () => {
+    const before = await inboxStats(api.runtime, ws);
+    const bodies = Array.from({ length: 60 }, (_, i) =>
+      JSON.stringify(
+        statusesPayload([{ id: `wamid.share.${i}`, status: 'delivered', timestamp: T0, recipient: '+911' }]),
+      ),
+    );
+    const responses = await Promise.all(bodies.map((b) => post(b)));
+    expect(responses.every((r) => r.statusCode === 200)).toBe(true);
+    // Each body is ~300 bytes: a 1,000-byte budget takes three or four per batch, so the drain has to
+    // keep leasing after batches shorter than batchSize.
+    const options = { batchSize: 25, batchBytes: 1_000, retryDelayMs: () => 0 };
+    const [a, b] = await Promise.all([
+      processInbox(api.runtime, options),
+      processInbox(api.runtime, options),
+    ]);
+    expect(a.payloads + b.payloads).toBe(60);
+    expect(a.statuses + b.statuses).toBe(60);
+    expect(a.batches + b.batches).toBeGreaterThanOrEqual(15);
+    const after = await inboxStats(api.runtime, ws);
+    expect(after.pending).toBe(0);
+    expect(after.processed - before.processed).toBe(60);
+    const stored = await api.runtime.ch.rows<{ n: string; rows: string }>(
+      `SELECT uniqExact(provider_message_id) AS n, count() AS rows FROM ${api.runtime.ch.database}.message_statuses
+        WHERE workspace_id = {ws:String} AND startsWith(provider_message_id, 'wamid.share.')`,
+      { ws },
+    );
+    expect(Number(stored[0]!.n)).toBe(60);
+    // Processed once: a payload taken by both workers would have been inserted twice.
+    expect(Number(stored[0]!.rows)).toBe(60);
+  });
+
   it('the worker loop processes what the endpoint stores, without being called', async () => {
     const loop = runInboxLoop(api.runtime, { pollMs: 50 });
     try {

@@ -55,8 +55,11 @@ interface Pending {
 
 // Group commit: payloads arriving together are written in one INSERT, so a storm of small webhooks
 // costs one round trip per batch, not per request. Nobody is answered before the commit. On a
-// PostgreSQL server a few groups are written at once (a new arrival need not wait for the previous
-// commit to finish); PGlite has one connection, so one at a time.
+// PostgreSQL server a few groups may be written at once, but while one is in flight another starts
+// only once it has MIN_EXTRA_GROUP payloads: otherwise arrivals wait for the commit in flight and go
+// in the next group. PostgreSQL's cost per payload nearly halves from groups of 16 to groups of 64
+// (measured: 53-63 against 34 us of backend CPU), and the wait is at most one commit. PGlite has one
+// connection, so one group at a time.
 interface Queue {
   pending: Pending[];
   inFlight: number;
@@ -65,6 +68,7 @@ interface Queue {
 const queues = new WeakMap<Runtime, Queue>();
 const MAX_GROUP = 200;
 const SERVER_GROUPS_IN_FLIGHT = 4;
+const MIN_EXTRA_GROUP = 64;
 
 /** Makes a verified payload durable in the inbox; resolves once it is committed. */
 export function storeWebhook(runtime: Runtime, sender: WebhookSender, body: Buffer): Promise<StoredWebhook> {
@@ -90,7 +94,11 @@ export function storeWebhook(runtime: Runtime, sender: WebhookSender, body: Buff
 
 function pump(runtime: Runtime, queue: Queue): void {
   const limit = runtime.pg.mode === 'server' ? SERVER_GROUPS_IN_FLIGHT : 1;
-  while (queue.pending.length && queue.inFlight < limit) {
+  while (
+    queue.pending.length &&
+    queue.inFlight < limit &&
+    (queue.inFlight === 0 || queue.pending.length >= MIN_EXTRA_GROUP)
+  ) {
     const group = queue.pending.splice(0, MAX_GROUP);
     queue.inFlight++;
     insertGroup(runtime, group)

@@ -4,7 +4,7 @@ import { processInbox } from './processor.ts';
 
 /**
  * The inbox is its own queue: every worker process polls it (leases with SKIP LOCKED, so several
- * share it) every CHORUS_WEBHOOK_POLL_MS (250 ms), so a storm is processed in large batches. The pg-boss
+ * share it) every CHORUS_WEBHOOK_POLL_MS (500 ms), so a storm is processed in large batches. The pg-boss
  * queue lets an operator force a drain (`webhooks-inbox`).
  */
 export const webhookQueues: QueueDefinition[] = [
@@ -14,7 +14,7 @@ export const webhookQueues: QueueDefinition[] = [
       await processInbox(runtime);
     },
     onStart: (runtime, boss) => {
-      const loop = runInboxLoop(runtime, { pollMs: Number(process.env.CHORUS_WEBHOOK_POLL_MS ?? 250) });
+      const loop = runInboxLoop(runtime, { pollMs: Number(process.env.CHORUS_WEBHOOK_POLL_MS ?? 500) });
       boss.on('stopped', () => void loop.stop());
     },
   },

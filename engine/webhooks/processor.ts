@@ -2,6 +2,7 @@ import type { WebhookEvent } from '../channels/types.ts';
 import { parseWhatsAppWebhook } from '../channels/whatsapp/index.ts';
 import { repairMessageRollup } from '../metrics/rollup.ts';
 import type { Runtime } from '../runtime.ts';
+import type { Sql } from '../stores/postgres.ts';
 import { type ApplyReport, applyWebhookEvents, type WebhookSource } from './apply.ts';
 import { defaultInboundEffects, type InboundEffects } from './effects.ts';
 
@@ -16,8 +17,10 @@ export const defaultWebhookParser: WebhookParser = (channel, rawBody) => {
 
 export interface ProcessOptions {
   parse?: WebhookParser;
-  /** Payloads per batch (each may carry many events). */
+  /** Most payloads per batch (each may carry many events); a deep inbox is drained in batches this big. */
   batchSize?: number;
+  /** Most body bytes per batch (at least one payload is taken, however big). */
+  batchBytes?: number;
   /** Stop after this many batches (default: until the inbox is empty). */
   maxBatches?: number;
   /** How long a claimed batch is leased before another worker may take it over. */
@@ -43,15 +46,28 @@ interface InboxRow {
   channel: string;
   body: Uint8Array;
   attempts: number;
+  /** How many leasable rows the lease found, before the byte budget cut them. */
+  candidates: number | string;
 }
 
 export const defaultRetryDelayMs = (attempts: number) =>
   Math.min(60_000, 500 * 2 ** Math.max(0, attempts - 1));
 
+export const DEFAULT_BATCH_SIZE = 5000;
+// Embedded (PGlite, chdb and the API in one process), a batch's writes hold the one event loop and
+// PGlite's one connection while requests wait, so batches stay small there.
+export const DEFAULT_EMBEDDED_BATCH_SIZE = 500;
+export const DEFAULT_EMBEDDED_BATCH_BYTES = 1024 * 1024;
+export const DEFAULT_BATCH_BYTES = 4 * 1024 * 1024;
+
 /**
- * Drains the inbox in batches: lease a batch (a short transaction, SKIP LOCKED so several workers
- * share the work), parse, write to ClickHouse, then mark the rows processed. A failed write leaves
- * the rows unprocessed with a backoff; since every write is idempotent, a retry never double counts.
+ * Drains the inbox in batches: lease a batch (SKIP LOCKED, so several workers share the work), parse,
+ * write to ClickHouse, then mark the rows processed. A failed write leaves the rows unprocessed with a
+ * backoff; since every write is idempotent, a retry never double counts.
+ *
+ * Batches are large (up to `batchSize` payloads and `batchBytes` of bodies): each ClickHouse insert
+ * costs a part per table and materialized view whatever its size, so thousands of single-status
+ * payloads per insert cost a fraction of hundreds.
  */
 export async function processInbox(runtime: Runtime, options: ProcessOptions = {}): Promise<ProcessReport> {
   const report: ProcessReport = {
@@ -67,110 +83,193 @@ export async function processInbox(runtime: Runtime, options: ProcessOptions = {
     qualityUpdates: 0,
     unknown: 0,
   };
-  const batchSize = options.batchSize ?? 200;
-  const retryDelay = options.retryDelayMs ?? defaultRetryDelayMs;
+  const lease = {
+    limit:
+      options.batchSize ?? (runtime.pg.mode === 'server' ? DEFAULT_BATCH_SIZE : DEFAULT_EMBEDDED_BATCH_SIZE),
+    bytes:
+      options.batchBytes ??
+      (runtime.pg.mode === 'server' ? DEFAULT_BATCH_BYTES : DEFAULT_EMBEDDED_BATCH_BYTES),
+    seconds: options.leaseSeconds ?? 120,
+  };
   while (options.maxBatches === undefined || report.batches < options.maxBatches) {
-    const rows = await claimBatch(runtime, batchSize, options.leaseSeconds ?? 120);
-    if (!rows.length) break;
-    report.batches++;
-    const parsed: { source: WebhookSource; events: WebhookEvent[]; id: string }[] = [];
-    const dead: { id: string; error: string }[] = [];
-    for (const row of rows) {
-      try {
-        const events = (options.parse ?? defaultWebhookParser)(row.channel, Buffer.from(row.body));
-        parsed.push({
-          id: row.id,
-          source: { workspaceId: row.workspace_id, senderId: row.sender_id },
-          events,
-        });
-      } catch (error) {
-        dead.push({ id: row.id, error: error instanceof Error ? error.message : String(error) });
-      }
-    }
-    const effects = options.effects ?? defaultInboundEffects;
-    const add = (applied: ApplyReport) => {
-      for (const key of Object.keys(applied) as (keyof ApplyReport)[]) report[key] += applied[key];
-    };
-    try {
-      add(await applyWebhookEvents(runtime, parsed, effects));
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      runtime.log.warn({ err: error, payloads: rows.length }, 'webhook batch failed');
-      // One payload the stores refuse must not hold the others back: try each alone; whatever still
-      // fails stays pending with a backoff (an outage fails them all, and they all wait for it).
-      const done: typeof parsed = [];
-      const failing: InboxRow[] = [];
-      for (const item of parsed.length > 1 ? parsed : []) {
-        try {
-          add(await applyWebhookEvents(runtime, [item], effects));
-          done.push(item);
-        } catch {
-          failing.push(rows.find((r) => r.id === item.id)!);
-        }
-      }
-      if (parsed.length <= 1) failing.push(...rows.filter((r) => parsed.some((p) => p.id === r.id)));
-      await release(runtime, failing, retryDelay, message);
-      await markDone(runtime, done, dead);
-      report.payloads += done.length + dead.length;
-      report.dead += dead.length;
-      report.failed = true;
-      report.error = message;
-      break;
-    }
-    await markDone(runtime, parsed, dead);
-    report.payloads += rows.length;
-    report.dead += dead.length;
-    if (dead.length) runtime.log.warn({ dead }, 'unreadable webhook payloads kept as dead letters');
+    const more = await withLeasedBatch(runtime, lease, (rows, sql) =>
+      processBatch(runtime, rows, sql, options, report),
+    );
+    if (!more) break;
   }
   return report;
 }
 
-async function claimBatch(runtime: Runtime, limit: number, leaseSeconds: number): Promise<InboxRow[]> {
-  const { rows } = await runtime.pg.query<InboxRow>(
-    `UPDATE webhook_inbox SET claimed_until = now() + make_interval(secs => $2), attempts = attempts + 1
-      WHERE id IN (
-        SELECT id FROM webhook_inbox
-         WHERE processed_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
-         ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-      RETURNING id, workspace_id, sender_id, channel, body, attempts`,
-    [limit, leaseSeconds],
-  );
-  return rows.sort((a, b) => Number(a.id) - Number(b.id));
+/** Processes one leased batch; false when the batch failed and processing should stop for now. */
+async function processBatch(
+  runtime: Runtime,
+  rows: InboxRow[],
+  sql: Sql,
+  options: ProcessOptions,
+  report: ProcessReport,
+): Promise<boolean> {
+  report.batches++;
+  const retryDelay = options.retryDelayMs ?? defaultRetryDelayMs;
+  const parse = options.parse ?? defaultWebhookParser;
+  const parsed: { source: WebhookSource; events: WebhookEvent[]; id: string }[] = [];
+  const dead: { id: string; error: string }[] = [];
+  for (const row of rows) {
+    try {
+      const events = parse(
+        row.channel,
+        Buffer.from(row.body.buffer, row.body.byteOffset, row.body.byteLength),
+      );
+      parsed.push({
+        id: row.id,
+        source: { workspaceId: row.workspace_id, senderId: row.sender_id },
+        events,
+      });
+    } catch (error) {
+      dead.push({ id: row.id, error: error instanceof Error ? error.message : String(error) });
+    }
+  }
+  const effects = options.effects ?? defaultInboundEffects;
+  const add = (applied: ApplyReport) => {
+    for (const key of Object.keys(applied) as (keyof ApplyReport)[]) report[key] += applied[key];
+  };
+  try {
+    add(await applyWebhookEvents(runtime, parsed, effects));
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    runtime.log.warn({ err: error, payloads: rows.length }, 'webhook batch failed');
+    // One payload the stores refuse must not hold the others back: try each alone; whatever still
+    // fails stays pending with a backoff (an outage fails them all, and they all wait for it).
+    const done: typeof parsed = [];
+    const failing: InboxRow[] = [];
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    if (parsed.length > 1) {
+      for (const item of parsed) {
+        try {
+          add(await applyWebhookEvents(runtime, [item], effects));
+          done.push(item);
+        } catch {
+          failing.push(byId.get(item.id)!);
+        }
+      }
+    } else failing.push(...parsed.map((p) => byId.get(p.id)!));
+    await release(sql, failing, retryDelay, message);
+    await markDone(sql, done, dead);
+    report.payloads += done.length + dead.length;
+    report.dead += dead.length;
+    report.failed = true;
+    report.error = message;
+    return false;
+  }
+  await markDone(sql, parsed, dead);
+  report.payloads += rows.length;
+  report.dead += dead.length;
+  if (dead.length) runtime.log.warn({ dead }, 'unreadable webhook payloads kept as dead letters');
+  return true;
 }
 
-async function release(
+interface Lease {
+  limit: number;
+  bytes: number;
+  seconds: number;
+}
+
+// The oldest pending payloads not leased (or whose lease or backoff ran out), locked so that other
+// workers skip them, cut to the byte budget: the rows past it stay locked only until this batch
+// ends and are taken by the next one.
+const LEASABLE = `
+  WITH candidates AS (
+    SELECT id, octet_length(body) AS bytes FROM webhook_inbox
+     WHERE processed_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
+     ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+  ), leased AS (
+    SELECT id, candidates FROM (
+      SELECT id, sum(bytes) OVER (ORDER BY id) - bytes AS before, count(*) OVER () AS candidates FROM candidates
+    ) AS c
+     WHERE before < $2
+  )`;
+
+/**
+ * Leases a batch and runs fn on it. Resolves with whether to lease again at once: fn succeeded and the
+ * batch was full (more may be waiting); a short batch means the inbox was drained, which spares the
+ * empty lease that would otherwise end every cycle.
+ *
+ * On a PostgreSQL server the batch is held by row locks in one transaction (one statement to lease,
+ * one to mark done, one row version per payload): if the worker dies, its connection ends and the
+ * locks with it. PGlite has a single connection, so a transaction held across the ClickHouse write
+ * would stall the endpoint's inserts; there the batch is leased by `claimed_until` instead.
+ */
+async function withLeasedBatch(
   runtime: Runtime,
+  lease: Lease,
+  fn: (rows: InboxRow[], sql: Sql) => Promise<boolean>,
+): Promise<boolean> {
+  if (runtime.pg.mode === 'server') {
+    return runtime.pg.transaction(async (tx) => {
+      const { rows } = await tx.query<InboxRow>(
+        `${LEASABLE}
+         SELECT w.id, w.workspace_id, w.sender_id, w.channel, w.body, w.attempts + 1 AS attempts,
+                leased.candidates
+           FROM webhook_inbox AS w JOIN leased USING (id) ORDER BY w.id`,
+        [lease.limit, lease.bytes],
+      );
+      if (!rows.length) return false;
+      const ok = await fn(rows, { query: (text, params) => tx.query(text, params) });
+      return ok && mayHaveMore(rows, lease);
+    });
+  }
+  const { rows } = await runtime.pg.query<InboxRow>(
+    `${LEASABLE}
+     UPDATE webhook_inbox AS w SET claimed_until = now() + make_interval(secs => $3), attempts = w.attempts + 1
+       FROM leased WHERE w.id = leased.id
+     RETURNING w.id, w.workspace_id, w.sender_id, w.channel, w.body, w.attempts, leased.candidates`,
+    [lease.limit, lease.bytes, lease.seconds],
+  );
+  if (!rows.length) return false;
+  rows.sort((a, b) => Number(a.id) - Number(b.id));
+  const ok = await fn(rows, runtime.pg);
+  return ok && mayHaveMore(rows, lease);
+}
+
+/** A batch cut short by the byte budget, or as big as the limit, may have left rows behind. */
+function mayHaveMore(rows: InboxRow[], lease: Lease): boolean {
+  const candidates = Number(rows[0]!.candidates);
+  return candidates > rows.length || candidates >= lease.limit;
+}
+
+/** Puts failed rows back with a backoff; `attempts` counts this failed try. */
+async function release(
+  sql: Sql,
   rows: InboxRow[],
   retryDelay: (attempts: number) => number,
   error: string,
 ): Promise<void> {
   if (!rows.length) return;
   const delayMs = retryDelay(Math.max(...rows.map((r) => r.attempts)));
-  await runtime.pg.query(
-    `UPDATE webhook_inbox SET claimed_until = now() + make_interval(secs => $2), last_error = $3
-      WHERE id = ANY($1::bigint[])`,
-    [rows.map((r) => r.id), delayMs / 1000, error.slice(0, 1000)],
+  await sql.query(
+    `UPDATE webhook_inbox AS w SET claimed_until = now() + make_interval(secs => $3), last_error = $4,
+            attempts = v.attempts
+       FROM unnest($1::bigint[], $2::int[]) AS v(id, attempts) WHERE w.id = v.id`,
+    [rows.map((r) => r.id), rows.map((r) => r.attempts), delayMs / 1000, error.slice(0, 1000)],
   );
 }
 
+/** Marks a batch processed in one statement: applied rows 'ok', unreadable ones 'dead'. */
 async function markDone(
-  runtime: Runtime,
+  sql: Sql,
   parsed: { id: string; events: WebhookEvent[] }[],
   dead: { id: string; error: string }[],
 ): Promise<void> {
-  if (parsed.length) {
-    await runtime.pg.query(
-      `UPDATE webhook_inbox AS w SET processed_at = now(), outcome = 'ok', events = v.events, last_error = NULL
-         FROM unnest($1::bigint[], $2::int[]) AS v(id, events) WHERE w.id = v.id`,
-      [parsed.map((p) => p.id), parsed.map((p) => p.events.length)],
-    );
-  }
-  for (const item of dead) {
-    await runtime.pg.query(
-      `UPDATE webhook_inbox SET processed_at = now(), outcome = 'dead', last_error = $2 WHERE id = $1`,
-      [item.id, item.error.slice(0, 1000)],
-    );
-  }
+  if (!parsed.length && !dead.length) return;
+  const ids = [...parsed.map((p) => p.id), ...dead.map((d) => d.id)];
+  const events = [...parsed.map((p) => p.events.length), ...dead.map(() => null)];
+  const errors = [...parsed.map(() => null), ...dead.map((d) => d.error.slice(0, 1000))];
+  await sql.query(
+    `UPDATE webhook_inbox AS w
+        SET processed_at = now(), outcome = CASE WHEN v.error IS NULL THEN 'ok' ELSE 'dead' END,
+            events = v.events, last_error = v.error
+       FROM unnest($1::bigint[], $2::int[], $3::text[]) AS v(id, events, error) WHERE w.id = v.id`,
+    [ids, events, errors],
+  );
 }
 
 /** Deletes processed payloads older than the retention (dead letters are kept). */

@@ -9,6 +9,9 @@ export function signWebhook(rawBody: Buffer | string, appSecret: string): string
 }
 
 function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  // node:http lowercases header names, so the direct lookup is the common case.
+  const direct = headers[name];
+  if (direct !== undefined) return Array.isArray(direct) ? direct[0] : direct;
   for (const [key, value] of Object.entries(headers))
     if (key.toLowerCase() === name) return Array.isArray(value) ? value[0] : value;
   return undefined;
