@@ -322,6 +322,69 @@ describe.each(postgresTargets)('contacts on $name', ({ url }) => {
     expect((await exportConsent(runtime.pg, ws.id, id)).history).toHaveLength(3);
   });
 
+  it('consent in bulk: text kept byte for byte, the latest record per key is current, a deleted workspace takes its consent', async () => {
+    const other = await createWorkspace(runtime.pg, { name: 'Consent bulk', defaultRegion: 'IN' });
+    const awkward = 'tab\there, line\nbreak, back\\slash \\N, \r and "quotes" \u00e9';
+    const first = await upsertContacts(runtime, other, [
+      {
+        phone: '+919866000000',
+        consent: [{ channel: 'sms', purpose: 'utility', status: 'opted_in', source: 'form' }],
+      },
+    ]);
+    // One call: a key that is already current, new keys, and two records for one key out of order.
+    const { ids } = await upsertContacts(runtime, other, [
+      {
+        phone: '+919866000000',
+        consent: [
+          { channel: 'sms', purpose: 'utility', status: 'opted_out', source: awkward, proof: awkward },
+        ],
+      },
+      ...Array.from({ length: 30 }, (_, i) => ({
+        phone: `+91986600${String(i + 1).padStart(4, '0')}`,
+        consent: [
+          {
+            channel: 'whatsapp' as const,
+            purpose: 'marketing' as const,
+            status: 'opted_out' as const,
+            source: 'late',
+            recorded_at: '2026-01-02T00:00:00Z',
+          },
+          {
+            channel: 'whatsapp' as const,
+            purpose: 'marketing' as const,
+            status: 'opted_in' as const,
+            source: 'early',
+            recorded_at: '2026-01-01T00:00:00Z',
+          },
+        ],
+      })),
+    ]);
+    expect(ids[0]).toBe(first.ids[0]);
+    const exported = await exportConsent(runtime.pg, other.id, ids[0]!);
+    expect(exported.history.map((h) => [h.status, h.source, h.proof])).toEqual(
+      expect.arrayContaining([['opted_out', awkward, awkward]]),
+    );
+    expect((await getContact(runtime, other.id, ids[0]!))?.consent).toEqual({ 'sms.utility': 'opted_out' });
+    const current = await currentConsent(runtime.pg, other.id, ids.slice(1), 'whatsapp', 'marketing');
+    expect([...current.values()]).toEqual(Array(30).fill('opted_out'));
+    expect((await getContact(runtime, other.id, ids[5]!))?.consent).toEqual({ 'whatsapp.marketing': 'opted_out' });
+    expect((await exportConsent(runtime.pg, other.id, ids[5]!)).history).toHaveLength(2);
+    // Later writes still take fresh record ids (the block taken for the copy moved the sequence on).
+    await recordConsent(runtime, other.id, ids[5]!, [
+      { channel: 'whatsapp', purpose: 'marketing', status: 'opted_in', source: 'reply_start' },
+    ]);
+    expect(await currentConsent(runtime.pg, other.id, [ids[5]!], 'whatsapp', 'marketing')).toEqual(
+      new Map([[ids[5]!, 'opted_in']]),
+    );
+    await runtime.pg.query('DELETE FROM workspaces WHERE id = $1', [other.id]);
+    const left = await runtime.pg.query<{ n: string }>(
+      `SELECT (SELECT count(*) FROM consent_records WHERE workspace_id = $1)
+            + (SELECT count(*) FROM consent_current WHERE workspace_id = $1) AS n`,
+      [other.id],
+    );
+    expect(Number(left.rows[0]!.n)).toBe(0);
+  });
+
   it('rejects bad consent with paths', async () => {
     const { ids } = await upsertContacts(runtime, ws, [{ phone: '+919855555555' }]);
     const error = await rejection(

@@ -215,7 +215,8 @@ export async function upsertContacts(
       ? stableId('ct', workspace.id, 'external_id', n.externalId)
       : stableId('ct', workspace.id, 'phone', n.phone!.e164);
   // Stable ids are read too: a write that stored the contact but not its identities is then recognised.
-  const candidates = [...identities.map((r) => r.contact_id), ...normalized.map(newIdFor)];
+  const newIds = normalized.map(newIdFor); // a hash each: computed once per input
+  const candidates = [...identities.map((r) => r.contact_id), ...newIds];
   const stored = await loadContactRows(ch, workspace.id, candidates);
 
   const original = new Map<string, string>();
@@ -257,7 +258,7 @@ export async function upsertContacts(
         });
         return;
       }
-    } else id = newIdFor(n);
+    } else id = newIds[i]!;
 
     const contact: Contact = state.get(id) ?? {
       id,
