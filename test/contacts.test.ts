@@ -91,6 +91,40 @@ describe.each(postgresTargets)('contacts on $name', ({ url }) => {
   });
   afterAll(async () => runtime?.close());
 
+  it('stores awkward text byte for byte, so writing the same contact again is unchanged', async () => {
+    const awkward = [
+      "it's \\'quoted\\' \\N",
+      'tab\tline\nreturn\r end\\',
+      "{'a':1}, [x] \u00e9\u4e2d\ud83d\ude00",
+      '\u0000nul',
+      '',
+    ];
+    const input = {
+      external_id: "ext\t'odd\\",
+      phone: '+919877700011',
+      attributes: {
+        plan: awkward.join('|'),
+        age: -0.000123,
+        vip: false,
+        birthday: '2000-02-29',
+        signed_up_at: '2026-01-05T10:00:00.123Z',
+        interests: awkward,
+      },
+      tags: ['a b/c:d-e.f', 'z'],
+      lists: ['x_1'],
+    };
+    const first = await upsertContacts(runtime, ws, [input]);
+    expect(first).toMatchObject({ created: 1 });
+    const stored = await getContact(runtime, ws.id, first.ids[0]!);
+    expect(stored).toMatchObject({
+      external_id: input.external_id,
+      attributes: { ...input.attributes, signed_up_at: '2026-01-05T10:00:00.123Z' },
+      tags: [...input.tags].sort(),
+      lists: input.lists,
+    });
+    expect(await upsertContacts(runtime, ws, [input])).toMatchObject({ created: 0, updated: 0, unchanged: 1 });
+  });
+
   it('creates a contact with typed attributes, a derived zone, tags and lists', async () => {
     const result = await upsertContacts(runtime, ws, [
       {

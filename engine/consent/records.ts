@@ -186,6 +186,11 @@ const CURRENT_COLUMNS = [
   'record_id',
 ] as const;
 
+// PGlite runs each COPY to completion on the thread that serves requests: chunks of this many rows
+// (tens of milliseconds each) with a turn of the event loop between them keep the API answering.
+const COPY_CHUNK = 2_000;
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /**
  * The same write with COPY (PGlite): ids are taken from the sequence in one block, records are
  * copied with them, and `consent_current` gets the latest record per key by the same rule as
@@ -209,15 +214,21 @@ async function copyConsent(
   const ws = copyText(workspaceId);
   let records = '';
   const latest = new Map<string, { index: number; at: number }>();
-  pending.forEach(({ contactId, change }, i) => {
+  for (let i = 0; i < pending.length; i++) {
+    const { contactId, change } = pending[i]!;
     records += `${first + i}\t${ws}\t${copyText(contactId)}\t${change.channel}\t${change.purpose}\t${change.status}\t${copyText(change.source)}\t${change.proof === null ? '\\N' : copyText(change.proof)}\t${copyText(change.actor)}\t${change.recorded_at}\n`;
     const key = `${contactId}|${change.channel}.${change.purpose}`;
     const at = Date.parse(change.recorded_at);
     const seen = latest.get(key);
     if (!seen || at >= seen.at) latest.set(key, { index: i, at });
-  });
-  await copy('consent_records', RECORD_COLUMNS, records);
+    if ((i + 1) % COPY_CHUNK === 0 || i === pending.length - 1) {
+      await copy('consent_records', RECORD_COLUMNS, records);
+      records = '';
+      await yieldToEventLoop();
+    }
+  }
   let fresh = '';
+  let freshRows = 0;
   const known: PendingChange[] = [];
   const knownIds: number[] = [];
   for (const [key, { index }] of latest) {
@@ -225,8 +236,14 @@ async function copyConsent(
     if (stored.has(key)) {
       known.push(p);
       knownIds.push(first + index);
-    } else
-      fresh += `${ws}\t${copyText(p.contactId)}\t${p.change.channel}\t${p.change.purpose}\t${p.change.status}\t${p.change.recorded_at}\t${first + index}\n`;
+      continue;
+    }
+    fresh += `${ws}\t${copyText(p.contactId)}\t${p.change.channel}\t${p.change.purpose}\t${p.change.status}\t${p.change.recorded_at}\t${first + index}\n`;
+    if (++freshRows % COPY_CHUNK === 0) {
+      await copy('consent_current', CURRENT_COLUMNS, fresh);
+      fresh = '';
+      await yieldToEventLoop();
+    }
   }
   await copy('consent_current', CURRENT_COLUMNS, fresh);
   if (known.length)

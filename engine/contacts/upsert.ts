@@ -1,6 +1,7 @@
 import { type ConsentChange, validateConsent, writeConsent } from '../consent/records.ts';
 import { stableId } from '../ids.ts';
 import type { Runtime } from '../runtime.ts';
+import { tsv } from '../stores/clickhouse.ts';
 import { type FieldIssue, pointer, ValidationError } from '../validation.ts';
 import { isValidTimeZone, type Workspace } from '../workspaces.ts';
 import {
@@ -13,7 +14,14 @@ import {
 import { forgetIdentity } from './identity-cache.ts';
 import { canonicalZone, countryTimeZone, normalizePhone, type PhoneResult } from './phone.ts';
 import { normalizePhones } from './phone-pool.ts';
-import { contactToRow, loadContactRows, nextVersion, rowToContact, sortKeys } from './store.ts';
+import {
+  CONTACT_TSV_COLUMNS,
+  contactToTsv,
+  loadContactRows,
+  nextVersion,
+  rowToContact,
+  sortKeys,
+} from './store.ts';
 import type { Contact, ContactInput } from './types.ts';
 
 export interface UpsertOptions {
@@ -37,6 +45,7 @@ export interface UpsertResult {
   unchanged: number;
 }
 
+const IDENTITY_COLUMNS = ['workspace_id', 'kind', 'value', 'contact_id', 'version', 'deleted'] as const;
 const NAME = /^[\p{L}\p{N}_][\p{L}\p{N}_ .:/-]{0,63}$/u;
 const LANGUAGE = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$/;
 
@@ -312,8 +321,10 @@ export async function upsertContacts(
   }
 
   const version = nextVersion();
-  const contactRows: Record<string, unknown>[] = [];
-  const identityRows: Record<string, unknown>[] = [];
+  // Both tables in TabSeparated: ClickHouse parses it far faster than JSONEachRow (six Map columns).
+  let contactLines = '';
+  let identityLines = '';
+  const ws = tsv(workspace.id);
   let created = 0;
   let updated = 0;
   let unchanged = 0;
@@ -328,29 +339,27 @@ export async function upsertContacts(
     if (before === undefined) created++;
     else updated++;
     contact.updated_at = nowIso;
-    contactRows.push(contactToRow(contact, schema, version));
+    contactLines += contactToTsv(contact, schema, version);
     const keys = originalKeys.get(id);
-    const identity = (kind: string, value: string, deleted: 0 | 1) =>
-      identityRows.push({
-        workspace_id: workspace.id,
-        kind,
-        value,
-        contact_id: id,
-        version: version.toString(),
-        deleted,
-      });
+    const identity = (kind: string, value: string, deleted: 0 | 1) => {
+      identityLines += `${ws}\t${kind}\t${tsv(value)}\t${tsv(id)}\t${version}\t${deleted}\n`;
+    };
     if (contact.phone && contact.phone !== keys?.phone) identity('phone', contact.phone, 0);
-    if (keys?.phone && keys.phone !== contact.phone) identity('phone', keys.phone, 1);
+    if (keys?.phone && keys.phone !== contact.phone) {
+      // A key that moves is forgotten before the write. New keys are not remembered here: bulk imports
+      // would fill the cache with contacts no event names (the event path remembers what it resolves).
+      forgetIdentity(runtime, workspace.id, 'phone', keys.phone);
+      identity('phone', keys.phone, 1);
+    }
     if (contact.external_id && contact.external_id !== keys?.external_id)
       identity('external_id', contact.external_id, 0);
   }
-  // A key that moves is forgotten before the write. New keys are not remembered here: bulk imports
-  // would fill the cache with contacts no event names (the event path remembers what it resolves).
-  for (const row of identityRows)
-    if (row.deleted) forgetIdentity(runtime, workspace.id, row.kind as string, row.value as string);
   // Both at once: a crash between them heals itself either way (identities are looked up first and a
   // missing contact row is written again; stable ids find a contact whose identities are missing).
-  await Promise.all([ch.insert('contacts', contactRows), ch.insert('contact_identities', identityRows)]);
+  await Promise.all([
+    ch.insertTsv('contacts', CONTACT_TSV_COLUMNS, contactLines),
+    ch.insertTsv('contact_identities', IDENTITY_COLUMNS, identityLines),
+  ]);
 
   const tags = [...new Set(normalized.flatMap((n) => n.tags))];
   const lists = [...new Set(normalized.flatMap((n) => n.lists))];
