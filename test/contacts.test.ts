@@ -476,7 +476,7 @@ describe.each(postgresTargets)('contacts on $name', ({ url }) => {
         'contact_identities',
         'events',
         'sends',
-        'contact_activity',
+        'events_daily',
         'message_statuses',
       ]),
     );
@@ -487,7 +487,7 @@ describe.each(postgresTargets)('contacts on $name', ({ url }) => {
       'events',
       'event_ids',
       'sends',
-      'contact_activity',
+      'events_daily',
     ]) {
       const rows = await runtime.ch.rows(`SELECT * FROM ${db}.${table} WHERE contact_id = {id:String}`, {
         id,
