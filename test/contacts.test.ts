@@ -12,6 +12,7 @@ import {
   updateMemberships,
   upsertContacts,
 } from '../engine/contacts/index.ts';
+import { stableId } from '../engine/ids.ts';
 import { ValidationError } from '../engine/validation.ts';
 import { createWorkspace, type Workspace } from '../engine/workspaces.ts';
 import { openTestRuntime, postgresTargets, type TestRuntime } from './helpers/runtime.ts';
@@ -417,6 +418,37 @@ describe.each(postgresTargets)('contacts on $name', ({ url }) => {
       [other.id],
     );
     expect(Number(left.rows[0]!.n)).toBe(0);
+  });
+
+  it('consent of a contact half-written before (consent stored, contact row missing) is taken over', async () => {
+    const phone = '+919867000001';
+    const id = stableId('ct', ws.id, 'phone', phone);
+    // What a crash between the consent commit and the ClickHouse insert leaves behind.
+    const record = await runtime.pg.query<{ id: string }>(
+      `INSERT INTO consent_records (workspace_id, contact_id, channel, purpose, status, source, actor, recorded_at)
+       VALUES ($1, $2, 'email', 'marketing', 'opted_in', 'crashed import', 'test', '2026-01-01T00:00:00Z') RETURNING id`,
+      [ws.id, id],
+    );
+    await runtime.pg.query(
+      `INSERT INTO consent_current (workspace_id, contact_id, channel, purpose, status, recorded_at, record_id)
+       VALUES ($1, $2, 'email', 'marketing', 'opted_in', '2026-01-01T00:00:00Z', $3)`,
+      [ws.id, id, record.rows[0]!.id],
+    );
+    const { ids } = await upsertContacts(runtime, ws, [
+      {
+        phone,
+        consent: [{ channel: 'email', purpose: 'marketing', status: 'opted_out', source: 'retry' }],
+      },
+    ]);
+    expect(ids).toEqual([id]);
+    expect(await currentConsent(runtime.pg, ws.id, [id], 'email', 'marketing')).toEqual(
+      new Map([[id, 'opted_out']]),
+    );
+    expect((await getContact(runtime, ws.id, id))?.consent).toEqual({ 'email.marketing': 'opted_out' });
+    expect((await exportConsent(runtime.pg, ws.id, id)).history.map((h) => h.source)).toEqual([
+      'crashed import',
+      'retry',
+    ]);
   });
 
   it('rejects bad consent with paths', async () => {

@@ -87,11 +87,21 @@ export async function writeConsent(
   tx: Sql,
   workspaceId: string,
   changes: { contactId: string; change: ConsentChange }[],
-  options: { onlyChanges?: boolean } = {},
+  options: {
+    onlyChanges?: boolean;
+    /**
+     * Contacts the caller has just found absent from the contact store (new in this write), whose
+     * consent state is not read: on PGlite that read probes the table once per id, and in a fresh
+     * import every id is new. (A contact half-written by a crash may still have rows: its key's
+     * copy then falls back to the conditional upsert, and a repeated status adds one history record.)
+     */
+    newContacts?: ReadonlySet<string>;
+  } = {},
 ): Promise<{ written: number; current: Map<string, Record<string, ConsentStatus>> }> {
   const ids = [...new Set(changes.map((c) => c.contactId))];
   const current = new Map<string, Record<string, ConsentStatus>>(ids.map((id) => [id, {}]));
   if (changes.length === 0) return { written: 0, current };
+  const toRead = options.newContacts ? ids.filter((id) => !options.newContacts!.has(id)) : ids;
   // The current state is read once: it filters repeats and gives the resulting maps without a re-read.
   const { rows } = await tx.query<{
     contact_id: string;
@@ -102,7 +112,7 @@ export async function writeConsent(
   }>(
     `SELECT contact_id, channel, purpose, status, recorded_at FROM consent_current
       WHERE workspace_id = $1 AND contact_id = ANY($2::text[])`,
-    [workspaceId, ids],
+    [workspaceId, toRead],
   );
   const stored = new Set(rows.map((r) => `${r.contact_id}|${r.channel}.${r.purpose}`));
   const state = new Map(
@@ -227,25 +237,36 @@ async function copyConsent(
       await yieldToEventLoop();
     }
   }
-  let fresh = '';
-  let freshRows = 0;
   const known: PendingChange[] = [];
   const knownIds: number[] = [];
+  const fresh: [PendingChange, number][] = [];
   for (const [key, { index }] of latest) {
-    const p = pending[index]!;
     if (stored.has(key)) {
-      known.push(p);
+      known.push(pending[index]!);
       knownIds.push(first + index);
-      continue;
-    }
-    fresh += `${ws}\t${copyText(p.contactId)}\t${p.change.channel}\t${p.change.purpose}\t${p.change.status}\t${p.change.recorded_at}\t${first + index}\n`;
-    if (++freshRows % COPY_CHUNK === 0) {
-      await copy('consent_current', CURRENT_COLUMNS, fresh);
-      fresh = '';
-      await yieldToEventLoop();
-    }
+    } else fresh.push([pending[index]!, first + index]);
   }
-  await copy('consent_current', CURRENT_COLUMNS, fresh);
+  for (let i = 0; i < fresh.length; i += COPY_CHUNK) {
+    const chunk = fresh.slice(i, i + COPY_CHUNK);
+    let text = '';
+    for (const [p, id] of chunk)
+      text += `${ws}\t${copyText(p.contactId)}\t${p.change.channel}\t${p.change.purpose}\t${p.change.status}\t${p.change.recorded_at}\t${id}\n`;
+    await tx.query('SAVEPOINT consent_copy');
+    try {
+      await copy('consent_current', CURRENT_COLUMNS, text);
+      await tx.query('RELEASE SAVEPOINT consent_copy');
+    } catch (error) {
+      // A key already had a current row (a contact of `newContacts` half-written before): this chunk
+      // goes through the conditional upsert instead. Anything else is a real failure.
+      if ((error as { code?: string }).code !== '23505') throw error;
+      await tx.query('ROLLBACK TO SAVEPOINT consent_copy');
+      for (const [p, id] of chunk) {
+        known.push(p);
+        knownIds.push(id);
+      }
+    }
+    await yieldToEventLoop();
+  }
   if (known.length)
     await tx.query(
       `INSERT INTO consent_current (workspace_id, contact_id, channel, purpose, status, recorded_at, record_id)

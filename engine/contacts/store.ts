@@ -231,6 +231,26 @@ export async function loadContactRows(
   return out;
 }
 
+/**
+ * Which of `ids` have any stored row (any version, erased ones included), reading one narrow column
+ * without FINAL. A bulk upsert's candidate ids are hashes spread over the whole table, so a FINAL
+ * read of all columns for them touches nearly every granule however few exist; this check is a
+ * fraction of that, and the full read then runs only for the ids found.
+ */
+export async function storedContactIds(
+  ch: ClickHouseStore,
+  workspaceId: string,
+  ids: readonly string[],
+): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const rows = await ch.rows<{ contact_id: string }>(
+    `SELECT DISTINCT contact_id FROM ${ch.database}.contacts
+      WHERE workspace_id = {ws:String} AND contact_id IN {ids:Array(String)}`,
+    { ws: workspaceId, ids: [...new Set(ids)] },
+  );
+  return rows.map((r) => r.contact_id);
+}
+
 let lastVersion = 0n;
 
 /**

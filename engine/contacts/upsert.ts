@@ -21,6 +21,7 @@ import {
   nextVersion,
   rowToContact,
   sortKeys,
+  storedContactIds,
 } from './store.ts';
 import type { Contact, ContactInput } from './types.ts';
 
@@ -226,7 +227,12 @@ export async function upsertContacts(
   // Stable ids are read too: a write that stored the contact but not its identities is then recognised.
   const newIds = normalized.map(newIdFor); // a hash each: computed once per input
   const candidates = [...identities.map((r) => r.contact_id), ...newIds];
-  const stored = await loadContactRows(ch, workspace.id, candidates);
+  // Bulk calls look for which candidates exist first (cheap), then read only those in full.
+  const stored = await loadContactRows(
+    ch,
+    workspace.id,
+    candidates.length > 200 ? await storedContactIds(ch, workspace.id, candidates) : candidates,
+  );
 
   const original = new Map<string, string>();
   const state = new Map<string, Contact>();
@@ -315,7 +321,10 @@ export async function upsertContacts(
   // Consent history is the record in Postgres; the contact row carries a copy of the current state.
   if (consentWrites.length) {
     const { current } = await pg.transaction((tx) =>
-      writeConsent(tx, workspace.id, consentWrites, { onlyChanges: true }),
+      writeConsent(tx, workspace.id, consentWrites, {
+        onlyChanges: true,
+        newContacts: new Set(consentWrites.flatMap((w) => (original.has(w.contactId) ? [] : [w.contactId]))),
+      }),
     );
     for (const [id, consent] of current) state.get(id)!.consent = consent;
   }
