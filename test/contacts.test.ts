@@ -508,7 +508,7 @@ describe.each(postgresTargets)('contacts on $name', ({ url }) => {
         'contact_identities',
         'events',
         'sends',
-        'events_daily',
+        'contact_activity',
         'message_statuses',
       ]),
     );
@@ -519,7 +519,7 @@ describe.each(postgresTargets)('contacts on $name', ({ url }) => {
       'events',
       'event_ids',
       'sends',
-      'events_daily',
+      'contact_activity',
     ]) {
       const rows = await runtime.ch.rows(`SELECT * FROM ${db}.${table} WHERE contact_id = {id:String}`, {
         id,

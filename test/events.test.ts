@@ -49,7 +49,7 @@ describe.each(postgresTargets)('events API on $name', ({ url }) => {
     ]);
     const found = await api.app.inject({ url: '/v1/contacts?phone=%2B919876543210', headers: api.auth });
     const contact = await getContact(api.runtime, api.workspace.id, found.json().data[0].id);
-    // last_seen_at comes from the latest event (events_daily), without rewriting the contact.
+    // last_seen_at comes from the latest event (contact_activity), without rewriting the contact.
     expect(contact?.last_seen_at).toBe('2026-03-02T08:00:00.000Z');
   });
 

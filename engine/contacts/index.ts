@@ -16,7 +16,7 @@ export { canonicalZone, countryTimeZone, normalizePhone } from './phone.ts';
 export type { Channel, ConsentInput, ConsentStatus, Contact, ContactInput, Purpose } from './types.ts';
 export { registerNames, type UpsertOptions, type UpsertResult, upsertContacts } from './upsert.ts';
 
-/** Latest event per contact, from the events_daily rollup (its last_ts per name and day). */
+/** Latest events per contact, from the contact_activity view over events. */
 async function lastEvents(
   runtime: Runtime,
   workspaceId: string,
@@ -24,7 +24,7 @@ async function lastEvents(
 ): Promise<Map<string, string>> {
   const { ch } = runtime;
   const rows = await ch.rows<{ contact_id: string; last_event_at: string }>(
-    `SELECT contact_id, max(last_ts) AS last_event_at FROM ${ch.database}.events_daily
+    `SELECT contact_id, max(last_event_at) AS last_event_at FROM ${ch.database}.contact_activity
       WHERE workspace_id = {ws:String} AND contact_id IN {ids:Array(String)} GROUP BY contact_id`,
     { ws: workspaceId, ids },
   );
