@@ -123,7 +123,11 @@ describe.each(postgresTargets)('contacts on $name', ({ url }) => {
       tags: [...input.tags].sort(),
       lists: input.lists,
     });
-    expect(await upsertContacts(runtime, ws, [input])).toMatchObject({ created: 0, updated: 0, unchanged: 1 });
+    expect(await upsertContacts(runtime, ws, [input])).toMatchObject({
+      created: 0,
+      updated: 0,
+      unchanged: 1,
+    });
   });
 
   it('creates a contact with typed attributes, a derived zone, tags and lists', async () => {
@@ -402,7 +406,9 @@ describe.each(postgresTargets)('contacts on $name', ({ url }) => {
     expect((await getContact(runtime, other.id, ids[0]!))?.consent).toEqual({ 'sms.utility': 'opted_out' });
     const current = await currentConsent(runtime.pg, other.id, ids.slice(1), 'whatsapp', 'marketing');
     expect([...current.values()]).toEqual(Array(30).fill('opted_out'));
-    expect((await getContact(runtime, other.id, ids[5]!))?.consent).toEqual({ 'whatsapp.marketing': 'opted_out' });
+    expect((await getContact(runtime, other.id, ids[5]!))?.consent).toEqual({
+      'whatsapp.marketing': 'opted_out',
+    });
     expect((await exportConsent(runtime.pg, other.id, ids[5]!)).history).toHaveLength(2);
     // Later writes still take fresh record ids (the block taken for the copy moved the sequence on).
     await recordConsent(runtime, other.id, ids[5]!, [

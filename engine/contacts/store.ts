@@ -165,7 +165,8 @@ export function quotedText(value: string): string {
 const textArray = (values: readonly string[]) => `[${values.map(quotedText).join(',')}]`;
 function mapLiteral(entries: [string, string][]): string {
   let out = '{';
-  for (let i = 0; i < entries.length; i++) out += `${i ? ',' : ''}${quotedText(entries[i]![0])}:${entries[i]![1]}`;
+  for (let i = 0; i < entries.length; i++)
+    out += `${i ? ',' : ''}${quotedText(entries[i]![0])}:${entries[i]![1]}`;
   return `${out}}`;
 }
 

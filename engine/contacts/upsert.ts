@@ -33,6 +33,11 @@ export interface UpsertOptions {
   now?: Date;
   /** Schema already loaded by the caller (imports load it once per file). */
   schema?: AttributeSchema;
+  /**
+   * The inputs' phones already normalized (`normalizePhones` of each input's phone, '' for none, in
+   * the workspace's region), e.g. started by an import while its previous batch was being written.
+   */
+  phones?: Promise<PhoneResult[]>;
   /** When the i-th input creates a contact, its created_at (history loads, the demo); default now. */
   createdAt?: (index: number) => string | undefined;
 }
@@ -193,14 +198,10 @@ export async function upsertContacts(
   const issues: FieldIssue[] = [];
   const defaults = { actor: options.actor ?? 'api', now };
   // Bulk calls parse their phones on worker threads (see phone-pool.ts).
-  const phoneResults =
-    inputs.length >= 500
-      ? await normalizePhones(
-          inputs.map((input) =>
-            typeof input === 'object' && input !== null && typeof input.phone === 'string' ? input.phone : '',
-          ),
-          workspace.default_region,
-        )
+  const phoneResults = options.phones
+    ? await options.phones
+    : inputs.length >= 500
+      ? await bulkPhones(inputs, workspace.default_region)
       : undefined;
   const normalized = inputs.map((input, i) =>
     validateInput(input, `${path}${pointer(i)}`, workspace, schema, issues, defaults, phoneResults?.[i]),
@@ -375,6 +376,19 @@ export async function upsertContacts(
   if (tags.length) await registerNames(runtime, 'tags', workspace.id, tags);
   if (lists.length) await registerNames(runtime, 'lists', workspace.id, lists);
   return { ids, created, updated, unchanged };
+}
+
+/**
+ * Each input's phone normalized on the worker pool ('' stands for an input without one), as
+ * `upsertContacts` does for bulk calls; an import starts it for the next batch ahead of time.
+ */
+export function bulkPhones(inputs: readonly ContactInput[], region: string): Promise<PhoneResult[]> {
+  return normalizePhones(
+    inputs.map((input) =>
+      typeof input === 'object' && input !== null && typeof input.phone === 'string' ? input.phone : '',
+    ),
+    region,
+  );
 }
 
 /** Tags and lists are registered in Postgres on first use, so they can be listed and described. */

@@ -103,13 +103,14 @@ async function openEmbedded(dataDir: string, schema: string): Promise<PostgresSt
     rows: r.rows,
     rowCount: r.affectedRows || r.rows.length,
   });
-  const copy = (tx: Pick<PGlite, 'query'>) => async (table: string, columns: readonly string[], rows: string) => {
-    if (rows === '') return;
-    const names = [assertIdentifier(table, 'table'), ...columns.map((c) => assertIdentifier(c, 'column'))];
-    await tx.query(`COPY ${names[0]} (${names.slice(1).join(', ')}) FROM '/dev/blob'`, [], {
-      blob: new Blob([rows]),
-    });
-  };
+  const copy =
+    (tx: Pick<PGlite, 'query'>) => async (table: string, columns: readonly string[], rows: string) => {
+      if (rows === '') return;
+      const names = [assertIdentifier(table, 'table'), ...columns.map((c) => assertIdentifier(c, 'column'))];
+      await tx.query(`COPY ${names[0]} (${names.slice(1).join(', ')}) FROM '/dev/blob'`, [], {
+        blob: new Blob([rows]),
+      });
+    };
   return {
     mode: 'embedded',
     schema,
