@@ -4,6 +4,7 @@
 // `--size small` (default): 200k events, 50k CSV rows. `--size full`: 20M events, 1M CSV rows.
 // `--only events|csv` runs one phase; `--concurrency N` sets the requests in flight (default 8, as in BENCHMARKS.md's method);
 // `--events N` overrides the event count; `--max-seconds S` stops starting event batches after S seconds (the run reports what it sent).
+// `BENCH_DATA_DIR` puts the run's stores under that folder instead of the system temp dir (deleted after the run).
 
 import { spawn } from 'node:child_process';
 import {
