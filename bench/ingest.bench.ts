@@ -2,8 +2,9 @@
 // client in a process of its own: bench/ingest-load.ts) and CSV contacts per second through the
 // streamed import, with the process's peak RSS sampled and CPU time per phase.
 // `--size small` (default): 200k events, 50k CSV rows. `--size full`: 20M events, 1M CSV rows.
-// `--only events|csv` runs one phase; `--concurrency N` sets the requests in flight (default 4);
+// `--only events|csv` runs one phase; `--concurrency N` sets the requests in flight (default 8, as in BENCHMARKS.md's method);
 // `--events N` overrides the event count; `--max-seconds S` stops starting event batches after S seconds (the run reports what it sent).
+// `BENCH_DATA_DIR` puts the run's stores under that folder instead of the system temp dir (deleted after the run).
 
 import { spawn } from 'node:child_process';
 import {
@@ -11,12 +12,15 @@ import {
   createWriteStream,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
+  readFileSync,
   rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pino from 'pino';
 import { buildServer } from '../api/server.ts';
 import { defineAttributes, upsertContacts } from '../engine/contacts/index.ts';
@@ -31,7 +35,7 @@ const CSV_ROWS = size === 'full' ? 1_000_000 : 50_000;
 const CONTACTS = size === 'full' ? 200_000 : 10_000;
 const BATCH = 5_000;
 const option = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
-const CONCURRENCY = Number(option('--concurrency') ?? 4);
+const CONCURRENCY = Number(option('--concurrency') ?? 8);
 const only = option('--only');
 const EVENTS = Number(option('--events') ?? EVENTS_DEFAULT);
 const cpuSeconds = (since: NodeJS.CpuUsage) => {
@@ -39,8 +43,33 @@ const cpuSeconds = (since: NodeJS.CpuUsage) => {
   return Math.round((used.user + used.system) / 1e4) / 100;
 };
 const load = () => loadavg().map((l) => Math.round(l * 100) / 100);
+// CPU seconds of this process's threads by name (/proc): the main thread, V8's helpers (GC),
+// Node worker threads (event checks, phone parsing), libuv's pool and ClickHouse's (chdb) threads.
+function threadCpu(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const key = tid === String(process.pid) ? 'main' : name.replace(/[-_ ]?[0-9]+$/, '');
+      out.set(key, (out.get(key) ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100);
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out;
+}
+const perThreadMicros = (before: Map<string, number>, items: number) => {
+  const out: Record<string, number> = {};
+  for (const [name, seconds] of threadCpu()) {
+    const used = seconds - (before.get(name) ?? 0);
+    if (used > 0.01) out[name] = Math.round((used * 1e7) / items) / 10;
+  }
+  return out;
+};
 
-const dataDir = mkdtempSync(join(tmpdir(), 'chorus-bench-'));
+const dataDir = mkdtempSync(join(process.env.BENCH_DATA_DIR ?? tmpdir(), 'chorus-bench-'));
 const runtime = await openRuntime({ config: { dataDir, logLevel: 'warn' }, log: pino({ level: 'warn' }) });
 
 let peakRss = 0;
@@ -77,6 +106,7 @@ try {
     const port = typeof address === 'object' && address ? address.port : 0;
     const loadBefore = load();
     const cpuStart = process.cpuUsage();
+    const threadsStart = threadCpu();
     const eventsStart = performance.now();
     const client = spawn(
       process.execPath,
@@ -99,6 +129,7 @@ try {
     const code = await new Promise<number | null>((resolve) => client.on('close', resolve));
     const eventsSeconds = (performance.now() - eventsStart) / 1000;
     const serverCpu = cpuSeconds(cpuStart);
+    const serverThreads = perThreadMicros(threadsStart, EVENTS);
     await app.close();
     if (code !== 0) throw new Error(`the load generator failed (${code}): ${output}`);
     const result = JSON.parse(output) as { sent: number; inserted: number; client_cpu_seconds: number };
@@ -115,6 +146,7 @@ try {
       per_second: Math.round(result.sent / eventsSeconds),
       server_cpu_seconds: serverCpu,
       server_cpu_us_per_event: Math.round((serverCpu * 1e6 * 100) / result.sent) / 100,
+      server_cpu_us_per_event_by_thread: serverThreads,
       total_cpu_us_per_event:
         Math.round(((serverCpu + result.client_cpu_seconds) * 1e6 * 100) / result.sent) / 100,
       peak_rss_mb: Math.round(peakRss / 1048576),
@@ -151,6 +183,10 @@ try {
     const csvBytes = statSync(csvPath).size;
     const loadBefore = load();
     const cpuStart = process.cpuUsage();
+    const threadsStart = threadCpu();
+    // How long the thread that would serve API requests is held up while the import runs.
+    const lag = monitorEventLoopDelay({ resolution: 10 });
+    lag.enable();
     const csvStart = performance.now();
     const job = await importContacts(runtime, workspace, createReadStream(csvPath), {
       fileName: 'contacts.csv',
@@ -161,6 +197,8 @@ try {
     });
     const csvSeconds = (performance.now() - csvStart) / 1000;
     const csvCpu = cpuSeconds(cpuStart);
+    const csvThreads = perThreadMicros(threadsStart, CSV_ROWS);
+    lag.disable();
     const csvSamples = rssSamples.filter((s) => s.phase === 'csv').map((s) => s.rss_mb);
     csv = {
       rows: CSV_ROWS,
@@ -172,7 +210,9 @@ try {
       per_second: Math.round(CSV_ROWS / csvSeconds),
       cpu_seconds: csvCpu,
       cpu_us_per_row: Math.round((csvCpu * 1e6 * 100) / CSV_ROWS) / 100,
+      cpu_us_per_row_by_thread: csvThreads,
       peak_rss_mb: Math.round(peakRss / 1048576),
+      event_loop_lag_ms: { p99: Math.round(lag.percentile(99) / 1e6), max: Math.round(lag.max / 1e6) },
       rss_first_quarter_mb: csvSamples.length
         ? Math.max(...csvSamples.slice(0, Math.ceil(csvSamples.length / 4)))
         : null,

@@ -28,5 +28,11 @@ export class NotFoundError extends Error {
 
 /** Escapes one JSON-pointer segment (RFC 6901). */
 export function pointer(...segments: (string | number)[]): string {
+  // One plain segment (an index, a field name) is the common case on bulk paths: no array, no escaping.
+  if (segments.length === 1) {
+    const only = segments[0]!;
+    if (typeof only === 'number') return `/${only}`;
+    if (!only.includes('~') && !only.includes('/')) return `/${only}`;
+  }
   return segments.map((s) => `/${String(s).replaceAll('~', '~0').replaceAll('/', '~1')}`).join('');
 }

@@ -12,6 +12,7 @@ import {
   updateMemberships,
   upsertContacts,
 } from '../engine/contacts/index.ts';
+import { stableId } from '../engine/ids.ts';
 import { ValidationError } from '../engine/validation.ts';
 import { createWorkspace, type Workspace } from '../engine/workspaces.ts';
 import { openTestRuntime, postgresTargets, type TestRuntime } from './helpers/runtime.ts';
@@ -90,6 +91,44 @@ describe.each(postgresTargets)('contacts on $name', ({ url }) => {
     ]);
   });
   afterAll(async () => runtime?.close());
+
+  it('stores awkward text byte for byte, so writing the same contact again is unchanged', async () => {
+    const awkward = [
+      "it's \\'quoted\\' \\N",
+      'tab\tline\nreturn\r end\\',
+      "{'a':1}, [x] \u00e9\u4e2d\ud83d\ude00",
+      '\u0000nul',
+      '',
+    ];
+    const input = {
+      external_id: "ext\t'odd\\",
+      phone: '+919877700011',
+      attributes: {
+        plan: awkward.join('|'),
+        age: -0.000123,
+        vip: false,
+        birthday: '2000-02-29',
+        signed_up_at: '2026-01-05T10:00:00.123Z',
+        interests: awkward,
+      },
+      tags: ['a b/c:d-e.f', 'z'],
+      lists: ['x_1'],
+    };
+    const first = await upsertContacts(runtime, ws, [input]);
+    expect(first).toMatchObject({ created: 1 });
+    const stored = await getContact(runtime, ws.id, first.ids[0]!);
+    expect(stored).toMatchObject({
+      external_id: input.external_id,
+      attributes: { ...input.attributes, signed_up_at: '2026-01-05T10:00:00.123Z' },
+      tags: [...input.tags].sort(),
+      lists: input.lists,
+    });
+    expect(await upsertContacts(runtime, ws, [input])).toMatchObject({
+      created: 0,
+      updated: 0,
+      unchanged: 1,
+    });
+  });
 
   it('creates a contact with typed attributes, a derived zone, tags and lists', async () => {
     const result = await upsertContacts(runtime, ws, [
@@ -320,6 +359,102 @@ describe.each(postgresTargets)('contacts on $name', ({ url }) => {
       },
     ]);
     expect((await exportConsent(runtime.pg, ws.id, id)).history).toHaveLength(3);
+  });
+
+  it('consent in bulk: text kept byte for byte, the latest record per key is current, a deleted workspace takes its consent', async () => {
+    const other = await createWorkspace(runtime.pg, { name: 'Consent bulk', defaultRegion: 'IN' });
+    const awkward = 'tab\there, line\nbreak, back\\slash \\N, \r and "quotes" \u00e9';
+    const first = await upsertContacts(runtime, other, [
+      {
+        phone: '+919866000000',
+        consent: [{ channel: 'sms', purpose: 'utility', status: 'opted_in', source: 'form' }],
+      },
+    ]);
+    // One call: a key that is already current, new keys, and two records for one key out of order.
+    const { ids } = await upsertContacts(runtime, other, [
+      {
+        phone: '+919866000000',
+        consent: [
+          { channel: 'sms', purpose: 'utility', status: 'opted_out', source: awkward, proof: awkward },
+        ],
+      },
+      ...Array.from({ length: 30 }, (_, i) => ({
+        phone: `+91986600${String(i + 1).padStart(4, '0')}`,
+        consent: [
+          {
+            channel: 'whatsapp' as const,
+            purpose: 'marketing' as const,
+            status: 'opted_out' as const,
+            source: 'late',
+            recorded_at: '2026-01-02T00:00:00Z',
+          },
+          {
+            channel: 'whatsapp' as const,
+            purpose: 'marketing' as const,
+            status: 'opted_in' as const,
+            source: 'early',
+            recorded_at: '2026-01-01T00:00:00Z',
+          },
+        ],
+      })),
+    ]);
+    expect(ids[0]).toBe(first.ids[0]);
+    const exported = await exportConsent(runtime.pg, other.id, ids[0]!);
+    expect(exported.history.map((h) => [h.status, h.source, h.proof])).toEqual(
+      expect.arrayContaining([['opted_out', awkward, awkward]]),
+    );
+    expect((await getContact(runtime, other.id, ids[0]!))?.consent).toEqual({ 'sms.utility': 'opted_out' });
+    const current = await currentConsent(runtime.pg, other.id, ids.slice(1), 'whatsapp', 'marketing');
+    expect([...current.values()]).toEqual(Array(30).fill('opted_out'));
+    expect((await getContact(runtime, other.id, ids[5]!))?.consent).toEqual({
+      'whatsapp.marketing': 'opted_out',
+    });
+    expect((await exportConsent(runtime.pg, other.id, ids[5]!)).history).toHaveLength(2);
+    // Later writes still take fresh record ids (the block taken for the copy moved the sequence on).
+    await recordConsent(runtime, other.id, ids[5]!, [
+      { channel: 'whatsapp', purpose: 'marketing', status: 'opted_in', source: 'reply_start' },
+    ]);
+    expect(await currentConsent(runtime.pg, other.id, [ids[5]!], 'whatsapp', 'marketing')).toEqual(
+      new Map([[ids[5]!, 'opted_in']]),
+    );
+    await runtime.pg.query('DELETE FROM workspaces WHERE id = $1', [other.id]);
+    const left = await runtime.pg.query<{ n: string }>(
+      `SELECT (SELECT count(*) FROM consent_records WHERE workspace_id = $1)
+            + (SELECT count(*) FROM consent_current WHERE workspace_id = $1) AS n`,
+      [other.id],
+    );
+    expect(Number(left.rows[0]!.n)).toBe(0);
+  });
+
+  it('consent of a contact half-written before (consent stored, contact row missing) is taken over', async () => {
+    const phone = '+919867000001';
+    const id = stableId('ct', ws.id, 'phone', phone);
+    // What a crash between the consent commit and the ClickHouse insert leaves behind.
+    const record = await runtime.pg.query<{ id: string }>(
+      `INSERT INTO consent_records (workspace_id, contact_id, channel, purpose, status, source, actor, recorded_at)
+       VALUES ($1, $2, 'email', 'marketing', 'opted_in', 'crashed import', 'test', '2026-01-01T00:00:00Z') RETURNING id`,
+      [ws.id, id],
+    );
+    await runtime.pg.query(
+      `INSERT INTO consent_current (workspace_id, contact_id, channel, purpose, status, recorded_at, record_id)
+       VALUES ($1, $2, 'email', 'marketing', 'opted_in', '2026-01-01T00:00:00Z', $3)`,
+      [ws.id, id, record.rows[0]!.id],
+    );
+    const { ids } = await upsertContacts(runtime, ws, [
+      {
+        phone,
+        consent: [{ channel: 'email', purpose: 'marketing', status: 'opted_out', source: 'retry' }],
+      },
+    ]);
+    expect(ids).toEqual([id]);
+    expect(await currentConsent(runtime.pg, ws.id, [id], 'email', 'marketing')).toEqual(
+      new Map([[id, 'opted_out']]),
+    );
+    expect((await getContact(runtime, ws.id, id))?.consent).toEqual({ 'email.marketing': 'opted_out' });
+    expect((await exportConsent(runtime.pg, ws.id, id)).history.map((h) => h.source)).toEqual([
+      'crashed import',
+      'retry',
+    ]);
   });
 
   it('rejects bad consent with paths', async () => {

@@ -1,6 +1,6 @@
 import { parseDateTime } from '../contacts/attributes.ts';
 import type { Channel, ConsentInput, ConsentStatus, Purpose } from '../contacts/types.ts';
-import type { Sql } from '../stores/postgres.ts';
+import { copyText, type Sql } from '../stores/postgres.ts';
 import { type FieldIssue, pointer } from '../validation.ts';
 
 export const CHANNELS: readonly Channel[] = ['whatsapp', 'sms', 'email'];
@@ -87,11 +87,21 @@ export async function writeConsent(
   tx: Sql,
   workspaceId: string,
   changes: { contactId: string; change: ConsentChange }[],
-  options: { onlyChanges?: boolean } = {},
+  options: {
+    onlyChanges?: boolean;
+    /**
+     * Contacts the caller has just found absent from the contact store (new in this write), whose
+     * consent state is not read: on PGlite that read probes the table once per id, and in a fresh
+     * import every id is new. (A contact half-written by a crash may still have rows: its key's
+     * copy then falls back to the conditional upsert, and a repeated status adds one history record.)
+     */
+    newContacts?: ReadonlySet<string>;
+  } = {},
 ): Promise<{ written: number; current: Map<string, Record<string, ConsentStatus>> }> {
   const ids = [...new Set(changes.map((c) => c.contactId))];
   const current = new Map<string, Record<string, ConsentStatus>>(ids.map((id) => [id, {}]));
   if (changes.length === 0) return { written: 0, current };
+  const toRead = options.newContacts ? ids.filter((id) => !options.newContacts!.has(id)) : ids;
   // The current state is read once: it filters repeats and gives the resulting maps without a re-read.
   const { rows } = await tx.query<{
     contact_id: string;
@@ -102,8 +112,9 @@ export async function writeConsent(
   }>(
     `SELECT contact_id, channel, purpose, status, recorded_at FROM consent_current
       WHERE workspace_id = $1 AND contact_id = ANY($2::text[])`,
-    [workspaceId, ids],
+    [workspaceId, toRead],
   );
+  const stored = new Set(rows.map((r) => `${r.contact_id}|${r.channel}.${r.purpose}`));
   const state = new Map(
     rows.map((r) => [
       `${r.contact_id}|${r.channel}.${r.purpose}`,
@@ -124,6 +135,15 @@ export async function writeConsent(
     current.get(contactId)![consentKey] = status;
   }
   if (pending.length === 0) return { written: 0, current };
+  if (tx.copyFrom) await copyConsent(tx, tx.copyFrom.bind(tx), workspaceId, pending, stored);
+  else await insertConsent(tx, workspaceId, pending);
+  return { written: pending.length, current };
+}
+
+type PendingChange = { contactId: string; change: ConsentChange };
+
+/** One statement: the records, then `consent_current` from what was inserted (a server's path). */
+async function insertConsent(tx: Sql, workspaceId: string, pending: PendingChange[]): Promise<void> {
   const column = <K extends keyof ConsentChange>(k: K) => pending.map((p) => p.change[k]);
   await tx.query(
     `WITH input AS (
@@ -152,7 +172,118 @@ export async function writeConsent(
       column('recorded_at'),
     ],
   );
-  return { written: pending.length, current };
+}
+
+const RECORD_COLUMNS = [
+  'id',
+  'workspace_id',
+  'contact_id',
+  'channel',
+  'purpose',
+  'status',
+  'source',
+  'proof',
+  'actor',
+  'recorded_at',
+] as const;
+const CURRENT_COLUMNS = [
+  'workspace_id',
+  'contact_id',
+  'channel',
+  'purpose',
+  'status',
+  'recorded_at',
+  'record_id',
+] as const;
+
+// PGlite runs each COPY to completion on the thread that serves requests: chunks of this many rows
+// (tens of milliseconds each) with a turn of the event loop between them keep the API answering.
+const COPY_CHUNK = 2_000;
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * The same write with COPY (PGlite): ids are taken from the sequence in one block, records are
+ * copied with them, and `consent_current` gets the latest record per key by the same rule as
+ * `insertConsent` (latest recorded_at, a tie to the later record). Keys that had no current row
+ * (every key of a new contact) are copied; the others go through the conditional upsert. The
+ * caller's transaction holds PGlite's only connection, so `stored` cannot go stale meanwhile.
+ */
+async function copyConsent(
+  tx: Sql,
+  copy: NonNullable<Sql['copyFrom']>,
+  workspaceId: string,
+  pending: PendingChange[],
+  stored: ReadonlySet<string>,
+): Promise<void> {
+  const { rows } = await tx.query<{ first: string }>(
+    `WITH block AS (SELECT nextval(pg_get_serial_sequence('consent_records', 'id')) AS first)
+     SELECT first, setval(pg_get_serial_sequence('consent_records', 'id'), first + $1 - 1) FROM block`,
+    [pending.length],
+  );
+  const first = Number(rows[0]!.first);
+  const ws = copyText(workspaceId);
+  let records = '';
+  const latest = new Map<string, { index: number; at: number }>();
+  for (let i = 0; i < pending.length; i++) {
+    const { contactId, change } = pending[i]!;
+    records += `${first + i}\t${ws}\t${copyText(contactId)}\t${change.channel}\t${change.purpose}\t${change.status}\t${copyText(change.source)}\t${change.proof === null ? '\\N' : copyText(change.proof)}\t${copyText(change.actor)}\t${change.recorded_at}\n`;
+    const key = `${contactId}|${change.channel}.${change.purpose}`;
+    const at = Date.parse(change.recorded_at);
+    const seen = latest.get(key);
+    if (!seen || at >= seen.at) latest.set(key, { index: i, at });
+    if ((i + 1) % COPY_CHUNK === 0 || i === pending.length - 1) {
+      await copy('consent_records', RECORD_COLUMNS, records);
+      records = '';
+      await yieldToEventLoop();
+    }
+  }
+  const known: PendingChange[] = [];
+  const knownIds: number[] = [];
+  const fresh: [PendingChange, number][] = [];
+  for (const [key, { index }] of latest) {
+    if (stored.has(key)) {
+      known.push(pending[index]!);
+      knownIds.push(first + index);
+    } else fresh.push([pending[index]!, first + index]);
+  }
+  for (let i = 0; i < fresh.length; i += COPY_CHUNK) {
+    const chunk = fresh.slice(i, i + COPY_CHUNK);
+    let text = '';
+    for (const [p, id] of chunk)
+      text += `${ws}\t${copyText(p.contactId)}\t${p.change.channel}\t${p.change.purpose}\t${p.change.status}\t${p.change.recorded_at}\t${id}\n`;
+    await tx.query('SAVEPOINT consent_copy');
+    try {
+      await copy('consent_current', CURRENT_COLUMNS, text);
+      await tx.query('RELEASE SAVEPOINT consent_copy');
+    } catch (error) {
+      // A key already had a current row (a contact of `newContacts` half-written before): this chunk
+      // goes through the conditional upsert instead. Anything else is a real failure.
+      if ((error as { code?: string }).code !== '23505') throw error;
+      await tx.query('ROLLBACK TO SAVEPOINT consent_copy');
+      for (const [p, id] of chunk) {
+        known.push(p);
+        knownIds.push(id);
+      }
+    }
+    await yieldToEventLoop();
+  }
+  if (known.length)
+    await tx.query(
+      `INSERT INTO consent_current (workspace_id, contact_id, channel, purpose, status, recorded_at, record_id)
+       SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::bigint[])
+       ON CONFLICT (workspace_id, contact_id, channel, purpose) DO UPDATE
+         SET status = EXCLUDED.status, recorded_at = EXCLUDED.recorded_at, record_id = EXCLUDED.record_id
+         WHERE consent_current.recorded_at <= EXCLUDED.recorded_at`,
+      [
+        workspaceId,
+        known.map((p) => p.contactId),
+        known.map((p) => p.change.channel),
+        known.map((p) => p.change.purpose),
+        known.map((p) => p.change.status),
+        known.map((p) => p.change.recorded_at),
+        knownIds,
+      ],
+    );
 }
 
 /** Current consent of each contact as `{ 'whatsapp.marketing': 'opted_in', ... }`. */

@@ -1,4 +1,4 @@
-import type { ClickHouseStore } from '../stores/clickhouse.ts';
+import { type ClickHouseStore, tsv } from '../stores/clickhouse.ts';
 import type { AttributeType, AttributeValue } from './attributes.ts';
 import type { ConsentStatus, Contact } from './types.ts';
 
@@ -46,8 +46,13 @@ export function fromChTime(value: string): string {
 
 /** ISO 8601 (UTC) to the form ClickHouse reads back unchanged. */
 export function toChTime(iso: string): string {
-  return new Date(iso).toISOString().replace('T', ' ').replace('Z', '');
+  // A bulk upsert converts the same instant (its `now`) twice per row: the last answer is kept.
+  if (iso === lastChTime[0]) return lastChTime[1];
+  const out = new Date(iso).toISOString().replace('T', ' ').replace('Z', '');
+  lastChTime = [iso, out];
+  return out;
 }
+let lastChTime: [string, string] = ['', ''];
 
 export function rowToContact(row: ContactRow): Contact {
   const attributes: Contact['attributes'] = {};
@@ -113,6 +118,91 @@ export function contactToRow(
   };
 }
 
+/** The contacts columns in the order `contactToTsv` writes them. */
+export const CONTACT_TSV_COLUMNS = [
+  'workspace_id',
+  'contact_id',
+  'external_id',
+  'phone',
+  'country',
+  'language',
+  'timezone',
+  'attr_strings',
+  'attr_numbers',
+  'attr_booleans',
+  'attr_dates',
+  'attr_datetimes',
+  'attr_lists',
+  'tags',
+  'lists',
+  'consent',
+  'created_at',
+  'last_seen_at',
+  'updated_at',
+  'version',
+  'deleted',
+] as const;
+
+const QUOTED_SPECIAL = /[\\'\t\n\r\0]/;
+const QUOTED_ESCAPES: Record<string, string> = {
+  '\\': '\\\\',
+  "'": "\\'",
+  '\t': '\\t',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\0': '\\0',
+};
+/**
+ * A string inside a TabSeparated Array or Map: single-quoted, with backslash escapes, as ClickHouse
+ * writes and reads them. The field is read as it stands (no second level of row escaping), so every
+ * tab and line break inside is escaped here.
+ */
+export function quotedText(value: string): string {
+  return QUOTED_SPECIAL.test(value)
+    ? `'${value.replace(/[\\'\t\n\r\0]/g, (c) => QUOTED_ESCAPES[c]!)}'`
+    : `'${value}'`;
+}
+const textArray = (values: readonly string[]) => `[${values.map(quotedText).join(',')}]`;
+function mapLiteral(entries: [string, string][]): string {
+  let out = '{';
+  for (let i = 0; i < entries.length; i++)
+    out += `${i ? ',' : ''}${quotedText(entries[i]![0])}:${entries[i]![1]}`;
+  return `${out}}`;
+}
+
+/**
+ * `contactToRow` as one TabSeparated line (columns `CONTACT_TSV_COLUMNS`): ClickHouse parses it
+ * several times faster than JSONEachRow with six Map columns, and building it allocates less.
+ */
+export function contactToTsv(contact: Contact, types: Map<string, AttributeType>, version: bigint): string {
+  const maps: Record<string, [string, string][]> = {
+    attr_strings: [],
+    attr_numbers: [],
+    attr_booleans: [],
+    attr_dates: [],
+    attr_datetimes: [],
+    attr_lists: [],
+  };
+  for (const name in contact.attributes) {
+    const value = contact.attributes[name]!;
+    const type = types.get(name) ?? inferType(value);
+    const literal =
+      type === 'number'
+        ? String(value)
+        : type === 'boolean'
+          ? value
+            ? 'true'
+            : 'false'
+          : type === 'string_list'
+            ? textArray(value as string[])
+            : quotedText(type === 'datetime' ? toChTime(value as string) : String(value));
+    maps[MAP_OF[type] as string]!.push([name, literal]);
+  }
+  const consent: [string, string][] = [];
+  for (const key in contact.consent) consent.push([key, quotedText(contact.consent[key]!)]);
+  return `${tsv(contact.workspace_id)}\t${tsv(contact.id)}\t${tsv(contact.external_id ?? '')}\t${tsv(contact.phone ?? '')}\t${tsv(contact.country ?? '')}\t${tsv(contact.language ?? '')}\t${tsv(contact.timezone ?? '')}\t${mapLiteral(maps.attr_strings!)}\t${mapLiteral(maps.attr_numbers!)}\t${mapLiteral(maps.attr_booleans!)}\t${mapLiteral(maps.attr_dates!)}\t${mapLiteral(maps.attr_datetimes!)}\t${mapLiteral(maps.attr_lists!)}\t${textArray(contact.tags)}\t${textArray(contact.lists)}\t${mapLiteral(consent)}\t${toChTime(contact.created_at)}\t${contact.last_seen_at ? toChTime(contact.last_seen_at) : '\\N'}\t${toChTime(contact.updated_at)}\t${version}\t0\n`;
+}
+
 // Used only for an attribute whose declaration is gone; keeps its value in a map that fits it.
 function inferType(value: AttributeValue): AttributeType {
   if (Array.isArray(value)) return 'string_list';
@@ -140,6 +230,26 @@ export async function loadContactRows(
   );
   for (const row of rows) out.set(row.contact_id, row);
   return out;
+}
+
+/**
+ * Which of `ids` have any stored row (any version, erased ones included), reading one narrow column
+ * without FINAL. A bulk upsert's candidate ids are hashes spread over the whole table, so a FINAL
+ * read of all columns for them touches nearly every granule however few exist; this check is a
+ * fraction of that, and the full read then runs only for the ids found.
+ */
+export async function storedContactIds(
+  ch: ClickHouseStore,
+  workspaceId: string,
+  ids: readonly string[],
+): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const rows = await ch.rows<{ contact_id: string }>(
+    `SELECT DISTINCT contact_id FROM ${ch.database}.contacts
+      WHERE workspace_id = {ws:String} AND contact_id IN {ids:Array(String)}`,
+    { ws: workspaceId, ids: [...new Set(ids)] },
+  );
+  return rows.map((r) => r.contact_id);
 }
 
 let lastVersion = 0n;

@@ -1,6 +1,7 @@
 import { type ConsentChange, validateConsent, writeConsent } from '../consent/records.ts';
 import { stableId } from '../ids.ts';
 import type { Runtime } from '../runtime.ts';
+import { tsv } from '../stores/clickhouse.ts';
 import { type FieldIssue, pointer, ValidationError } from '../validation.ts';
 import { isValidTimeZone, type Workspace } from '../workspaces.ts';
 import {
@@ -13,7 +14,15 @@ import {
 import { forgetIdentity } from './identity-cache.ts';
 import { canonicalZone, countryTimeZone, normalizePhone, type PhoneResult } from './phone.ts';
 import { normalizePhones } from './phone-pool.ts';
-import { contactToRow, loadContactRows, nextVersion, rowToContact, sortKeys } from './store.ts';
+import {
+  CONTACT_TSV_COLUMNS,
+  contactToTsv,
+  loadContactRows,
+  nextVersion,
+  rowToContact,
+  sortKeys,
+  storedContactIds,
+} from './store.ts';
 import type { Contact, ContactInput } from './types.ts';
 
 export interface UpsertOptions {
@@ -24,6 +33,11 @@ export interface UpsertOptions {
   now?: Date;
   /** Schema already loaded by the caller (imports load it once per file). */
   schema?: AttributeSchema;
+  /**
+   * The inputs' phones already normalized (`normalizePhones` of each input's phone, '' for none, in
+   * the workspace's region), e.g. started by an import while its previous batch was being written.
+   */
+  phones?: Promise<PhoneResult[]>;
   /** When the i-th input creates a contact, its created_at (history loads, the demo); default now. */
   createdAt?: (index: number) => string | undefined;
 }
@@ -37,6 +51,7 @@ export interface UpsertResult {
   unchanged: number;
 }
 
+const IDENTITY_COLUMNS = ['workspace_id', 'kind', 'value', 'contact_id', 'version', 'deleted'] as const;
 const NAME = /^[\p{L}\p{N}_][\p{L}\p{N}_ .:/-]{0,63}$/u;
 const LANGUAGE = /^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$/;
 
@@ -183,14 +198,10 @@ export async function upsertContacts(
   const issues: FieldIssue[] = [];
   const defaults = { actor: options.actor ?? 'api', now };
   // Bulk calls parse their phones on worker threads (see phone-pool.ts).
-  const phoneResults =
-    inputs.length >= 500
-      ? await normalizePhones(
-          inputs.map((input) =>
-            typeof input === 'object' && input !== null && typeof input.phone === 'string' ? input.phone : '',
-          ),
-          workspace.default_region,
-        )
+  const phoneResults = options.phones
+    ? await options.phones
+    : inputs.length >= 500
+      ? await bulkPhones(inputs, workspace.default_region)
       : undefined;
   const normalized = inputs.map((input, i) =>
     validateInput(input, `${path}${pointer(i)}`, workspace, schema, issues, defaults, phoneResults?.[i]),
@@ -215,8 +226,14 @@ export async function upsertContacts(
       ? stableId('ct', workspace.id, 'external_id', n.externalId)
       : stableId('ct', workspace.id, 'phone', n.phone!.e164);
   // Stable ids are read too: a write that stored the contact but not its identities is then recognised.
-  const candidates = [...identities.map((r) => r.contact_id), ...normalized.map(newIdFor)];
-  const stored = await loadContactRows(ch, workspace.id, candidates);
+  const newIds = normalized.map(newIdFor); // a hash each: computed once per input
+  const candidates = [...identities.map((r) => r.contact_id), ...newIds];
+  // Bulk calls look for which candidates exist first (cheap), then read only those in full.
+  const stored = await loadContactRows(
+    ch,
+    workspace.id,
+    candidates.length > 200 ? await storedContactIds(ch, workspace.id, candidates) : candidates,
+  );
 
   const original = new Map<string, string>();
   const state = new Map<string, Contact>();
@@ -257,7 +274,7 @@ export async function upsertContacts(
         });
         return;
       }
-    } else id = newIdFor(n);
+    } else id = newIds[i]!;
 
     const contact: Contact = state.get(id) ?? {
       id,
@@ -305,14 +322,19 @@ export async function upsertContacts(
   // Consent history is the record in Postgres; the contact row carries a copy of the current state.
   if (consentWrites.length) {
     const { current } = await pg.transaction((tx) =>
-      writeConsent(tx, workspace.id, consentWrites, { onlyChanges: true }),
+      writeConsent(tx, workspace.id, consentWrites, {
+        onlyChanges: true,
+        newContacts: new Set(consentWrites.flatMap((w) => (original.has(w.contactId) ? [] : [w.contactId]))),
+      }),
     );
     for (const [id, consent] of current) state.get(id)!.consent = consent;
   }
 
   const version = nextVersion();
-  const contactRows: Record<string, unknown>[] = [];
-  const identityRows: Record<string, unknown>[] = [];
+  // Both tables in TabSeparated: ClickHouse parses it far faster than JSONEachRow (six Map columns).
+  let contactLines = '';
+  let identityLines = '';
+  const ws = tsv(workspace.id);
   let created = 0;
   let updated = 0;
   let unchanged = 0;
@@ -327,35 +349,46 @@ export async function upsertContacts(
     if (before === undefined) created++;
     else updated++;
     contact.updated_at = nowIso;
-    contactRows.push(contactToRow(contact, schema, version));
+    contactLines += contactToTsv(contact, schema, version);
     const keys = originalKeys.get(id);
-    const identity = (kind: string, value: string, deleted: 0 | 1) =>
-      identityRows.push({
-        workspace_id: workspace.id,
-        kind,
-        value,
-        contact_id: id,
-        version: version.toString(),
-        deleted,
-      });
+    const identity = (kind: string, value: string, deleted: 0 | 1) => {
+      identityLines += `${ws}\t${kind}\t${tsv(value)}\t${tsv(id)}\t${version}\t${deleted}\n`;
+    };
     if (contact.phone && contact.phone !== keys?.phone) identity('phone', contact.phone, 0);
-    if (keys?.phone && keys.phone !== contact.phone) identity('phone', keys.phone, 1);
+    if (keys?.phone && keys.phone !== contact.phone) {
+      // A key that moves is forgotten before the write. New keys are not remembered here: bulk imports
+      // would fill the cache with contacts no event names (the event path remembers what it resolves).
+      forgetIdentity(runtime, workspace.id, 'phone', keys.phone);
+      identity('phone', keys.phone, 1);
+    }
     if (contact.external_id && contact.external_id !== keys?.external_id)
       identity('external_id', contact.external_id, 0);
   }
-  // A key that moves is forgotten before the write. New keys are not remembered here: bulk imports
-  // would fill the cache with contacts no event names (the event path remembers what it resolves).
-  for (const row of identityRows)
-    if (row.deleted) forgetIdentity(runtime, workspace.id, row.kind as string, row.value as string);
   // Both at once: a crash between them heals itself either way (identities are looked up first and a
   // missing contact row is written again; stable ids find a contact whose identities are missing).
-  await Promise.all([ch.insert('contacts', contactRows), ch.insert('contact_identities', identityRows)]);
+  await Promise.all([
+    ch.insertTsv('contacts', CONTACT_TSV_COLUMNS, contactLines),
+    ch.insertTsv('contact_identities', IDENTITY_COLUMNS, identityLines),
+  ]);
 
   const tags = [...new Set(normalized.flatMap((n) => n.tags))];
   const lists = [...new Set(normalized.flatMap((n) => n.lists))];
   if (tags.length) await registerNames(runtime, 'tags', workspace.id, tags);
   if (lists.length) await registerNames(runtime, 'lists', workspace.id, lists);
   return { ids, created, updated, unchanged };
+}
+
+/**
+ * Each input's phone normalized on the worker pool ('' stands for an input without one), as
+ * `upsertContacts` does for bulk calls; an import starts it for the next batch ahead of time.
+ */
+export function bulkPhones(inputs: readonly ContactInput[], region: string): Promise<PhoneResult[]> {
+  return normalizePhones(
+    inputs.map((input) =>
+      typeof input === 'object' && input !== null && typeof input.phone === 'string' ? input.phone : '',
+    ),
+    region,
+  );
 }
 
 /** Tags and lists are registered in Postgres on first use, so they can be listed and described. */

@@ -85,48 +85,49 @@ function checkItem(
   issues: FieldIssue[],
   types: Map<string, [string, string, string]>,
 ): Checked | undefined {
-  const at = `${path}/${index}`; // an index needs no JSON-pointer escaping
+  // Built only for an issue (an index needs no JSON-pointer escaping): most events have none.
+  const at = () => `${path}/${index}`;
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    issues.push({ path: at, message: 'must be an event object' });
+    issues.push({ path: at(), message: 'must be an event object' });
     return undefined;
   }
   const item = raw as Record<string, unknown>;
   const before = issues.length;
   for (const key in item)
     if (!EVENT_FIELDS.has(key))
-      issues.push({ path: `${at}${pointer(key)}`, message: 'is not a known field' });
+      issues.push({ path: `${at()}${pointer(key)}`, message: 'is not a known field' });
   const name = item.name;
   if (typeof name !== 'string' || !isName(EVENT_NAME, name))
     issues.push({
-      path: `${at}/name`,
+      path: `${at()}/name`,
       message: 'must be an event name of 1 to 128 letters, digits, spaces or _ . : / -',
     });
   let ts = Number.NaN;
   if (typeof item.timestamp !== 'string' || !TIMESTAMP.test(item.timestamp))
     issues.push({
-      path: `${at}/timestamp`,
+      path: `${at()}/timestamp`,
       message: 'must be an ISO 8601 date-time with a zone, e.g. 2026-03-01T10:00:00Z',
     });
   else {
     ts = Date.parse(item.timestamp);
-    if (Number.isNaN(ts)) issues.push({ path: `${at}/timestamp`, message: 'is not a real date-time' });
-    else if (ts < MIN_TIME) issues.push({ path: `${at}/timestamp`, message: 'is before 2000-01-01' });
+    if (Number.isNaN(ts)) issues.push({ path: `${at()}/timestamp`, message: 'is not a real date-time' });
+    else if (ts < MIN_TIME) issues.push({ path: `${at()}/timestamp`, message: 'is before 2000-01-01' });
     else if (ts > now + 86_400_000)
-      issues.push({ path: `${at}/timestamp`, message: 'is more than a day in the future' });
+      issues.push({ path: `${at()}/timestamp`, message: 'is more than a day in the future' });
   }
   if (item.id !== undefined && (typeof item.id !== 'string' || !EVENT_ID.test(item.id)))
-    issues.push({ path: `${at}/id`, message: 'must be 1 to 200 printable ASCII characters' });
+    issues.push({ path: `${at()}/id`, message: 'must be 1 to 200 printable ASCII characters' });
   let properties = '{}';
   const propertyTypes: [string, string][] = [];
   if (item.properties !== undefined) {
     const props = item.properties;
     if (typeof props !== 'object' || props === null || Array.isArray(props))
-      issues.push({ path: `${at}/properties`, message: 'must be an object' });
+      issues.push({ path: `${at()}/properties`, message: 'must be an object' });
     else {
       for (const key in props) {
         const value = (props as Record<string, unknown>)[key];
         if (!isName(PROPERTY, key))
-          issues.push({ path: `${at}/properties${pointer(key)}`, message: 'is not a valid property name' });
+          issues.push({ path: `${at()}/properties${pointer(key)}`, message: 'is not a valid property name' });
         else if (typeof value === 'string' || typeof value === 'boolean')
           propertyTypes.push([key, typeof value]);
         else if (typeof value === 'number') {
@@ -136,7 +137,7 @@ function checkItem(
       properties = JSON.stringify(props);
       if (properties.length > MAX_PROPERTIES_BYTES)
         issues.push({
-          path: `${at}/properties`,
+          path: `${at()}/properties`,
           message: `is larger than ${MAX_PROPERTIES_BYTES} bytes of JSON`,
         });
     }
@@ -145,22 +146,22 @@ function checkItem(
   const contact = item.contact as Record<string, unknown> | undefined;
   if (typeof contact !== 'object' || contact === null || Array.isArray(contact)) {
     issues.push({
-      path: `${at}/contact`,
+      path: `${at()}/contact`,
       message: 'must name the contact: {"id"}, {"phone"} or {"external_id"}',
     });
   } else {
     const keys = Object.keys(contact);
     const value = contact[keys[0] ?? ''];
     if (keys.length !== 1 || !CONTACT_KEYS.has(keys[0]!))
-      issues.push({ path: `${at}/contact`, message: 'must have exactly one of id, phone, external_id' });
+      issues.push({ path: `${at()}/contact`, message: 'must have exactly one of id, phone, external_id' });
     else if (typeof value !== 'string' || value.length === 0 || value.length > 255)
-      issues.push({ path: `${at}/contact/${keys[0]}`, message: 'must be text of 1 to 255 characters' });
+      issues.push({ path: `${at()}/contact/${keys[0]}`, message: 'must be text of 1 to 255 characters' });
     else if (keys[0] === 'phone') {
       const phone = memoPhone(value, region);
       if (typeof phone === 'string') ref = { kind: 'phone', value: phone };
       else
         issues.push({
-          path: `${at}/contact/phone`,
+          path: `${at()}/contact/phone`,
           message: `${JSON.stringify(value.slice(0, 40))} ${phone.reason}`,
           code: 'invalid_phone',
         });

@@ -185,12 +185,14 @@ async function writeBatches(runtime: Runtime, batches: PendingBatch[]): Promise<
     byWorkspace.set(batch.workspace.id, list);
   }
   const toWrite = new Map<PendingBatch, Checked[]>();
-  const claims: [Set<string>, string][] = [];
+  const claims: { writing: Set<string>; keys: string[] }[] = [];
   try {
     for (const [workspaceId, list] of byWorkspace) {
       // Ids are claimed synchronously before the lookup, so two running groups never race: an id the
       // other group claimed first is its own, and an id it released was committed before our lookup.
       const writing = writingIds(runtime, workspaceId);
+      const claimed: string[] = [];
+      claims.push({ writing, keys: claimed });
       const mineByBatch = new Map<PendingBatch, [Checked, string][]>();
       const hours = new Set<number>();
       const ids: string[] = [];
@@ -200,7 +202,7 @@ async function writeBatches(runtime: Runtime, batches: PendingBatch[]): Promise<
           const key = `${hourOf(c.ts)}|${c.eventId}`;
           if (writing.has(key)) continue;
           writing.add(key);
-          claims.push([writing, key]);
+          claimed.push(key);
           mine.push([c, key]);
           hours.add(hourOf(c.ts));
           ids.push(c.eventId);
@@ -225,7 +227,7 @@ async function writeBatches(runtime: Runtime, batches: PendingBatch[]): Promise<
     }
     return await insertGroup(runtime, batches, byWorkspace, toWrite);
   } finally {
-    for (const [writing, key] of claims) writing.delete(key);
+    for (const { writing, keys } of claims) for (const key of keys) writing.delete(key);
   }
 }
 

@@ -3,8 +3,9 @@ import { createInterface } from 'node:readline';
 import { Readable, Transform } from 'node:stream';
 import { parse } from 'csv-parse';
 import { type AttributeSchema, coerceCell, getAttributeSchema } from '../contacts/attributes.ts';
+import type { PhoneResult } from '../contacts/phone.ts';
 import type { ContactInput } from '../contacts/types.ts';
-import { upsertContacts } from '../contacts/upsert.ts';
+import { bulkPhones, upsertContacts } from '../contacts/upsert.ts';
 import { ingestEvents } from '../events/index.ts';
 import { newId } from '../ids.ts';
 import type { Runtime } from '../runtime.ts';
@@ -360,10 +361,24 @@ export async function importContacts(
     return job;
   };
 
-  const flush = async () => {
-    if (!pending.length && !errors.length) return;
-    let batch = pending;
+  // A batch's phones are parsed (on the worker pool) from the moment it is full, while the batch
+  // before it is still being written: that step no longer waits in line behind the writes.
+  const take = (): [PendingRow[], Promise<PhoneResult[]> | undefined] => {
+    const batch = pending;
     pending = [];
+    const phones = batch.length
+      ? bulkPhones(
+          batch.map((p) => p.input),
+          workspace.default_region,
+        )
+      : undefined;
+    phones?.catch(() => {}); // observed by the upsert that awaits it
+    return [batch, phones];
+  };
+  const flush = async ([taken, phones]: [PendingRow[], Promise<PhoneResult[]> | undefined]) => {
+    if (!taken.length && !errors.length) return;
+    let batch = taken;
+    let batchPhones = phones;
     // Progress counts the rows up to this batch, not those parsed while it is written.
     const processed = counts.processed;
     // A batch is all-or-nothing; rows the upsert refuses are reported and the rest retried.
@@ -373,7 +388,7 @@ export async function importContacts(
           runtime,
           workspace,
           batch.map((p) => p.input),
-          { path: '', schema, actor: `import:${jobId}` },
+          { path: '', schema, actor: `import:${jobId}`, ...(batchPhones ? { phones: batchPhones } : {}) },
         );
         counts.imported += batch.length;
         counts.created += result.created;
@@ -392,7 +407,9 @@ export async function importContacts(
         }
         if (bad.size === 0) throw error;
         counts.rejected += bad.size;
-        batch = batch.filter((_, i) => !bad.has(i));
+        const keep = (_: unknown, i: number) => !bad.has(i);
+        batch = batch.filter(keep);
+        if (batchPhones) batchPhones = Promise.resolve((await batchPhones).filter(keep));
       }
     }
     await saveProgress(undefined, processed);
@@ -454,14 +471,15 @@ export async function importContacts(
       else counts.rejected++;
       if (pending.length >= batchSize) {
         // One batch is written while the next is parsed: at most two batches in memory, in order.
+        const next = take();
         await writing;
-        writing = flush();
+        writing = flush(next);
         writing.catch(() => {}); // observed by the next await
       }
     }
     if (!header) throw new MappingError(['the file is empty: expected a header row naming the columns']);
     await writing;
-    await flush();
+    await flush(take());
   } catch (error) {
     if (error instanceof MappingError) {
       await saveProgress({ status: 'failed', error: error.message });
@@ -481,7 +499,7 @@ export async function importContacts(
       throw error;
     }
     await writing.catch(() => {});
-    if (pending.length) await flush().catch(() => {});
+    if (pending.length) await flush(take()).catch(() => {});
     const job = await saveProgress({ status: 'failed', error: `${failure} (rows before it were imported)` });
     runtime.log.warn({ job: jobId, error: failure }, 'import failed');
     return job;

@@ -12,7 +12,20 @@ export interface SqlResult<T> {
 /** What Chorus code needs of Postgres; the same on PGlite and on a real server. */
 export interface Sql {
   query<T = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<SqlResult<T>>;
+  /**
+   * Bulk append with COPY: `rows` is COPY text (tab-separated, `\N` for NULL, fields escaped with
+   * `copyText`). Present on PGlite, where it costs a fraction of an `INSERT ... SELECT FROM unnest`
+   * (no array parameters to parse, on the thread that serves requests); absent on a server, where
+   * callers use a parameterised insert (it runs in the server's process, not ours).
+   */
+  copyFrom?(table: string, columns: readonly string[], rows: string): Promise<void>;
 }
+
+/** A text value as a COPY text-format field: backslash, tab and line breaks escaped. */
+export function copyText(value: string): string {
+  return /[\\\t\n\r]/.test(value) ? value.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!) : value;
+}
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
 export interface PostgresStore extends Sql {
   readonly mode: 'embedded' | 'server';
@@ -90,18 +103,28 @@ async function openEmbedded(dataDir: string, schema: string): Promise<PostgresSt
     rows: r.rows,
     rowCount: r.affectedRows || r.rows.length,
   });
+  const copy =
+    (tx: Pick<PGlite, 'query'>) => async (table: string, columns: readonly string[], rows: string) => {
+      if (rows === '') return;
+      const names = [assertIdentifier(table, 'table'), ...columns.map((c) => assertIdentifier(c, 'column'))];
+      await tx.query(`COPY ${names[0]} (${names.slice(1).join(', ')}) FROM '/dev/blob'`, [], {
+        blob: new Blob([rows]),
+      });
+    };
   return {
     mode: 'embedded',
     schema,
     async query<T>(text: string, params?: readonly unknown[]) {
       return wrap(await db.query(text, params as unknown[] | undefined)) as SqlResult<T>;
     },
+    copyFrom: copy(db),
     transaction(fn) {
       return db.transaction((tx) =>
         fn({
           async query<T>(text: string, params?: readonly unknown[]) {
             return wrap(await tx.query(text, params as unknown[] | undefined)) as SqlResult<T>;
           },
+          copyFrom: copy(tx),
         }),
       );
     },
