@@ -335,7 +335,7 @@ export async function processSends(
           const message: OutboundMessage = { sendId: row.send_id, to: row.phone, content: row.rendered };
           try {
             const outcome = await adapter.send(message, {
-              signal: AbortSignal.timeout(requestTimeoutMs),
+              timeoutMs: requestTimeoutMs,
               attempt: row.attempts - 1,
             });
             // Over the provider's limit: the next sends of this process wait for the window to drain.
