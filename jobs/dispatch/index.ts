@@ -23,6 +23,7 @@ import { newId } from '../../engine/ids.ts';
 import type { Runtime } from '../../engine/runtime.ts';
 import { pruneShares } from '../../engine/throttle/index.ts';
 import type { QueueDefinition } from '../boss.ts';
+import { HEARTBEAT_MS, heartbeat, pruneWorkers, retireWorker, routeSenders } from './affinity.ts';
 
 export const DISPATCH_QUEUE = 'campaign-dispatch';
 
@@ -32,6 +33,8 @@ export interface DispatchJob {
 }
 
 export interface PumpOptions {
+  /** Fastest sender one worker process sends alone (messages/s); see affinity.ts. */
+  processMps?: number;
   /** Seconds of sending kept enqueued per campaign. */
   aheadSeconds?: number;
   /** An enqueued send not claimed after this long is offered again (its job may have died). */
@@ -58,16 +61,26 @@ export async function pump(
     id: string;
     workspace_id: string;
     state: string;
+    sender_id: string | null;
     throughput_mps: number;
   }>(
-    `SELECT c.id, c.workspace_id, c.state, coalesce(s.throughput_mps, 80) AS throughput_mps
+    `SELECT c.id, c.workspace_id, c.state, c.sender_id, coalesce(s.throughput_mps, 80) AS throughput_mps
        FROM campaigns c LEFT JOIN senders s ON s.id = c.sender_id
       WHERE c.state IN ('scheduled', 'running')`,
   );
   let enqueued = 0;
-  // Each campaign's jobs, inserted interleaved below: campaigns launched together start together
-  // instead of the first one's batches filling every worker.
-  const perCampaign: { data: DispatchJob }[][] = [];
+  // Routed before anything is enqueued: handing an orphaned sender to a new owner offers its
+  // enqueued sends again.
+  const rates = new Map<string, number>();
+  for (const c of campaigns) if (c.sender_id) rates.set(c.sender_id, Number(c.throughput_mps));
+  const routes = await routeSenders(
+    runtime.pg,
+    [...rates].map(([senderId, rate]) => ({ senderId, rate })),
+    options.processMps,
+  );
+  // Each queue's jobs, per campaign, inserted interleaved below: campaigns launched together start
+  // together instead of the first one's batches filling every worker.
+  const perQueue = new Map<string, { data: DispatchJob }[][]>();
   for (const campaign of campaigns) {
     if (campaign.state === 'scheduled') {
       const { rows } = await runtime.pg.query<{ due: boolean }>(
@@ -107,13 +120,17 @@ export async function pump(
     const jobs = [];
     for (let i = 0; i < ids.length; i += size)
       jobs.push({ data: { campaignId: campaign.id, sendIds: ids.slice(i, i + size) } satisfies DispatchJob });
-    perCampaign.push(jobs);
+    const queue = (campaign.sender_id && routes.get(campaign.sender_id)) || DISPATCH_QUEUE;
+    if (!perQueue.has(queue)) perQueue.set(queue, []);
+    perQueue.get(queue)!.push(jobs);
     enqueued += ids.length;
   }
-  const interleaved = [];
-  for (let round = 0; perCampaign.some((jobs) => round < jobs.length); round++)
-    for (const jobs of perCampaign) if (round < jobs.length) interleaved.push(jobs[round]!);
-  if (interleaved.length) await boss.insert(DISPATCH_QUEUE, interleaved);
+  for (const [queue, perCampaign] of perQueue) {
+    const interleaved = [];
+    for (let round = 0; perCampaign.some((jobs) => round < jobs.length); round++)
+      for (const jobs of perCampaign) if (round < jobs.length) interleaved.push(jobs[round]!);
+    await boss.insert(queue, interleaved);
+  }
   return enqueued;
 }
 
@@ -166,19 +183,35 @@ export async function startDispatcher(
   if (!(await boss.getQueue(DISPATCH_QUEUE)))
     await boss.createQueue(DISPATCH_QUEUE, { retryLimit: 3, expireInSeconds: 120 } as never);
   const work = options.work ?? true;
-  if (work)
-    await boss.work<DispatchJob>(
-      DISPATCH_QUEUE,
-      {
-        batchSize: 1,
-        pollingIntervalSeconds: 0.5,
-        // A job mostly waits for its slots (no connection held), so many run at once per process.
-        localConcurrency: options.localConcurrency ?? 32,
-      } as never,
-      async (jobs) => {
-        for (const job of jobs) await processSends(runtime, job.data.campaignId, job.data.sendIds, dispatch);
-      },
-    );
+  // A worker's own queue: the pump routes the senders this process owns to it (affinity.ts).
+  const ownQueue = `${DISPATCH_QUEUE}.${newId('w', 12)}`;
+  let beat: ReturnType<typeof setInterval> | undefined;
+  if (work) {
+    await boss.createQueue(ownQueue, { retryLimit: 3, expireInSeconds: 120 } as never);
+    const handler = async (jobs: { data: DispatchJob }[]) => {
+      for (const job of jobs) await processSends(runtime, job.data.campaignId, job.data.sendIds, dispatch);
+    };
+    const workOptions = {
+      batchSize: 1,
+      pollingIntervalSeconds: 0.5,
+      // A job mostly waits for its slots (no connection held), so many run at once per process.
+      localConcurrency: options.localConcurrency ?? 32,
+    } as never;
+    await boss.work<DispatchJob>(DISPATCH_QUEUE, workOptions, handler);
+    await boss.work<DispatchJob>(ownQueue, workOptions, handler);
+    await heartbeat(runtime.pg, dispatch.workerId, ownQueue);
+    let beating = false;
+    beat = setInterval(async () => {
+      if (beating) return;
+      beating = true;
+      await heartbeat(runtime.pg, dispatch.workerId, ownQueue)
+        .catch((error) => runtime.log.warn({ err: error }, 'dispatch heartbeat failed'))
+        .finally(() => {
+          beating = false;
+        });
+    }, HEARTBEAT_MS);
+    beat.unref();
+  }
   let running = false;
   let stopped = false;
   let prunedAt = 0;
@@ -189,6 +222,7 @@ export async function startDispatcher(
       if (Date.now() - prunedAt > 60_000) {
         prunedAt = Date.now();
         await pruneShares(runtime.pg);
+        for (const queue of await pruneWorkers(runtime.pg)) await boss.deleteQueue(queue).catch(() => {});
       }
       await reconcileSending(runtime, dispatch);
       await pump(runtime, boss, { ...options, clockOffsetMs: dispatch.clockOffsetMs });
@@ -211,8 +245,17 @@ export async function startDispatcher(
       stopped = true;
       localDispatchers.delete(handle);
       clearInterval(timer);
-      if (work) await boss.offWork(DISPATCH_QUEUE);
+      clearInterval(beat);
+      if (work) {
+        await boss.offWork(DISPATCH_QUEUE);
+        await boss.offWork(ownQueue);
+      }
       while (running) await new Promise((r) => setTimeout(r, 20));
+      if (work) {
+        // Its senders go to other workers at once, with what was enqueued to it.
+        await retireWorker(runtime.pg, dispatch.workerId).catch(() => {});
+        await boss.deleteQueue(ownQueue).catch(() => {});
+      }
     },
   };
   localDispatchers.add(handle);
