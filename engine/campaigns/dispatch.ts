@@ -432,18 +432,20 @@ async function recordOutcomes(
     titles.push(outcome.errorTitle ?? null);
     notBefore.push(after);
   });
-  if (ids.length)
-    await runtime.pg.query(
-      `UPDATE campaign_sends c SET state = u.state, provider_message_id = coalesce(u.pid, c.provider_message_id),
+  const settled = ids.length
+    ? await runtime.pg.query<{ send_id: string; state: string; final_at: Date | null }>(
+        `UPDATE campaign_sends c SET state = u.state, provider_message_id = coalesce(u.pid, c.provider_message_id),
            error_code = u.code, error_title = u.title, not_before = coalesce(u.nb, c.not_before),
            enqueued_at = CASE WHEN u.state = 'queued' THEN NULL ELSE c.enqueued_at END,
            final_at = CASE WHEN u.state IN ('accepted', 'failed') THEN now() ELSE NULL END,
            lease_owner = NULL, lease_until = NULL, updated_at = now()
          FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[])
               AS u(id, state, pid, code, title, nb)
-        WHERE c.send_id = u.id AND c.state = 'sending' AND c.lease_owner = $7`,
-      [ids, states, providerIds, codes, titles, notBefore, options.workerId],
-    );
+        WHERE c.send_id = u.id AND c.state = 'sending' AND c.lease_owner = $7
+        RETURNING c.send_id, c.state, c.final_at`,
+        [ids, states, providerIds, codes, titles, notBefore, options.workerId],
+      )
+    : { rows: [] };
   if (released.length)
     await runtime.pg.query(
       `UPDATE campaign_sends SET state = 'queued', attempts = attempts - 1, enqueued_at = NULL, lease_owner = NULL,
@@ -471,7 +473,7 @@ async function recordOutcomes(
   );
   if (optOuts.length) await recordOptOuts(runtime.pg, ctx, optOuts);
   if (slowDown) await penalize(runtime.pg, ctx.sender.id, 1_000);
-  await reportSends(runtime, ctx.campaign.id);
+  await reportBatch(runtime, ctx, rows, outcomes, settled.rows);
   if (stopSender)
     await runtime.pg.query(
       "UPDATE senders SET status = 'stopped', status_reason = $2, updated_at = now() WHERE id = $1",
@@ -484,6 +486,58 @@ async function recordOutcomes(
   }
   await maybeComplete(runtime, ctx.campaign);
   return undefined;
+}
+
+/**
+ * Writes this batch's settled sends to ClickHouse `sends` from what the worker holds (no read back
+ * of the ledger), then marks them reported. A crash in between leaves them `reported = false` for
+ * the pump's `reportSends`; the table dedupes by key, so writing one twice is harmless.
+ */
+async function reportBatch(
+  runtime: Runtime,
+  ctx: Context,
+  rows: Claimed[],
+  outcomes: (SendOutcome | undefined)[],
+  settled: { send_id: string; state: string; final_at: Date | null }[],
+): Promise<void> {
+  const done = settled.filter((r) => r.state === 'accepted' || r.state === 'failed');
+  if (done.length === 0) return;
+  const index = new Map(rows.map((row, i) => [row.send_id, i]));
+  const { campaign } = ctx;
+  const content = campaign.content;
+  const templateName = 'template' in content ? content.template.name : '';
+  const templateCategory = 'template' in content ? (content.template.category ?? 'MARKETING') : '';
+  await runtime.ch.insert(
+    'sends',
+    done.map((settledRow) => {
+      const i = index.get(settledRow.send_id)!;
+      const row = rows[i]!;
+      const outcome = outcomes[i];
+      return {
+        workspace_id: campaign.workspace_id,
+        send_id: row.send_id,
+        campaign_id: campaign.id,
+        campaign_name: campaign.name,
+        template_name: templateName,
+        template_category: templateCategory,
+        channel: campaign.channel,
+        sender_id: ctx.sender.id,
+        contact_id: row.contact_id,
+        phone: row.phone,
+        country: row.country,
+        timezone: row.timezone,
+        provider_message_id: outcome?.providerMessageId ?? '',
+        outcome: settledRow.state === 'failed' ? 'failed' : 'accepted',
+        error_code: outcome?.errorCode ?? 0,
+        sent_at: new Date(settledRow.final_at ?? Date.now()).toISOString(),
+        exploration: row.exploration ? 1 : 0,
+        propensity: row.propensity,
+      };
+    }),
+  );
+  await runtime.pg.query('UPDATE campaign_sends SET reported = true WHERE send_id = ANY($1::text[])', [
+    done.map((r) => r.send_id),
+  ]);
 }
 
 /** The provider said the person stopped these messages (131050): the opt-out is recorded as consent. */
