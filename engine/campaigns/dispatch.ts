@@ -9,6 +9,7 @@ import type { PostgresStore, Sql } from '../stores/postgres.ts';
 import {
   gate,
   penalize,
+  recordContactSends,
   refreshShare,
   releaseShare,
   reserveSlots,
@@ -246,7 +247,7 @@ export async function processSends(
         ORDER BY send_id FOR UPDATE SKIP LOCKED`,
       [sendIds, campaignId, now],
     );
-    const decision = await gate(tx, ctx.sender, rows, {
+    const policy = {
       workspaceId: ctx.campaign.workspace_id,
       channel: ctx.campaign.channel,
       purpose: ctx.purpose,
@@ -254,7 +255,8 @@ export async function processSends(
       frequencyCap: ctx.campaign.settings.frequency_cap ?? null,
       defaultTimezone: ctx.timezone,
       now,
-    });
+    };
+    const decision = await gate(tx, ctx.sender, rows, policy, { deferContacts: true });
     if (decision.skip.length)
       await tx.query(
         `UPDATE campaign_sends c SET state = 'skipped', skip_reason = u.reason, final_at = now(), updated_at = now()
@@ -290,14 +292,12 @@ export async function processSends(
            FROM unnest($1::text[], $2::float8[]) AS u(id, delay) WHERE c.send_id = u.id`,
         [decision.send.map((s) => s.send_id), delays, options.workerId, leaseMs],
       );
-    if (decision.send.length)
-      // The pair rate counts from when each message actually goes: its slot, not the claim.
-      await tx.query(
-        `UPDATE throttle_contacts t SET last_sent_at = $2::timestamptz + make_interval(secs => u.delay / 1000)
-           FROM unnest($3::text[], $4::float8[]) AS u(contact_id, delay)
-          WHERE t.workspace_id = $1 AND t.contact_id = u.contact_id`,
-        [ctx.campaign.workspace_id, now, decision.send.map((s) => s.contact_id), delays],
-      );
+    // The pair rate counts from when each message actually goes: its slot, not the claim.
+    await recordContactSends(
+      tx,
+      policy,
+      decision.send.map((s, i) => [s.contact_id, delays[i]!]),
+    );
     report.held = decision.hold.length;
     report.skipped = decision.skip.length;
     const byId = new Map(rows.map((r) => [r.send_id, r]));
@@ -432,20 +432,23 @@ async function recordOutcomes(
     titles.push(outcome.errorTitle ?? null);
     notBefore.push(after);
   });
-  const settled = ids.length
-    ? await runtime.pg.query<{ send_id: string; state: string; final_at: Date | null }>(
-        `UPDATE campaign_sends c SET state = u.state, provider_message_id = coalesce(u.pid, c.provider_message_id),
+  // Settled sends go to ClickHouse first, so the ledger update can mark them reported in the same
+  // statement; a crash in between leaves them `sending` for the reconciler, then `reported = false`
+  // for the pump's sweep (the table dedupes by key, so a send written twice is harmless).
+  const reported = await reportBatch(runtime, ctx, rows, outcomes, ids, states);
+  if (ids.length)
+    await runtime.pg.query(
+      `UPDATE campaign_sends c SET state = u.state, provider_message_id = coalesce(u.pid, c.provider_message_id),
            error_code = u.code, error_title = u.title, not_before = coalesce(u.nb, c.not_before),
            enqueued_at = CASE WHEN u.state = 'queued' THEN NULL ELSE c.enqueued_at END,
            final_at = CASE WHEN u.state IN ('accepted', 'failed') THEN now() ELSE NULL END,
+           reported = CASE WHEN $8 AND u.state IN ('accepted', 'failed') THEN true ELSE c.reported END,
            lease_owner = NULL, lease_until = NULL, updated_at = now()
          FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[])
               AS u(id, state, pid, code, title, nb)
-        WHERE c.send_id = u.id AND c.state = 'sending' AND c.lease_owner = $7
-        RETURNING c.send_id, c.state, c.final_at`,
-        [ids, states, providerIds, codes, titles, notBefore, options.workerId],
-      )
-    : { rows: [] };
+        WHERE c.send_id = u.id AND c.state = 'sending' AND c.lease_owner = $7`,
+      [ids, states, providerIds, codes, titles, notBefore, options.workerId, reported],
+    );
   if (released.length)
     await runtime.pg.query(
       `UPDATE campaign_sends SET state = 'queued', attempts = attempts - 1, enqueued_at = NULL, lease_owner = NULL,
@@ -473,7 +476,6 @@ async function recordOutcomes(
   );
   if (optOuts.length) await recordOptOuts(runtime.pg, ctx, optOuts);
   if (slowDown) await penalize(runtime.pg, ctx.sender.id, 1_000);
-  await reportBatch(runtime, ctx, rows, outcomes, settled.rows);
   if (stopSender)
     await runtime.pg.query(
       "UPDATE senders SET status = 'stopped', status_reason = $2, updated_at = now() WHERE id = $1",
@@ -489,55 +491,63 @@ async function recordOutcomes(
 }
 
 /**
- * Writes this batch's settled sends to ClickHouse `sends` from what the worker holds (no read back
- * of the ledger), then marks them reported. A crash in between leaves them `reported = false` for
- * the pump's `reportSends`; the table dedupes by key, so writing one twice is harmless.
+ * Writes this batch's settled sends (accepted or failed) to ClickHouse `sends` from what the worker
+ * holds, with no read back of the ledger. False when ClickHouse refused: the rows then stay
+ * `reported = false` for the pump's `reportSends`.
  */
 async function reportBatch(
   runtime: Runtime,
   ctx: Context,
   rows: Claimed[],
   outcomes: (SendOutcome | undefined)[],
-  settled: { send_id: string; state: string; final_at: Date | null }[],
-): Promise<void> {
-  const done = settled.filter((r) => r.state === 'accepted' || r.state === 'failed');
-  if (done.length === 0) return;
+  ids: string[],
+  states: string[],
+): Promise<boolean> {
   const index = new Map(rows.map((row, i) => [row.send_id, i]));
   const { campaign } = ctx;
   const content = campaign.content;
   const templateName = 'template' in content ? content.template.name : '';
   const templateCategory = 'template' in content ? (content.template.category ?? 'MARKETING') : '';
-  await runtime.ch.insert(
-    'sends',
-    done.map((settledRow) => {
-      const i = index.get(settledRow.send_id)!;
-      const row = rows[i]!;
-      const outcome = outcomes[i];
-      return {
-        workspace_id: campaign.workspace_id,
-        send_id: row.send_id,
-        campaign_id: campaign.id,
-        campaign_name: campaign.name,
-        template_name: templateName,
-        template_category: templateCategory,
-        channel: campaign.channel,
-        sender_id: ctx.sender.id,
-        contact_id: row.contact_id,
-        phone: row.phone,
-        country: row.country,
-        timezone: row.timezone,
-        provider_message_id: outcome?.providerMessageId ?? '',
-        outcome: settledRow.state === 'failed' ? 'failed' : 'accepted',
-        error_code: outcome?.errorCode ?? 0,
-        sent_at: new Date(settledRow.final_at ?? Date.now()).toISOString(),
-        exploration: row.exploration ? 1 : 0,
-        propensity: row.propensity,
-      };
-    }),
-  );
-  await runtime.pg.query('UPDATE campaign_sends SET reported = true WHERE send_id = ANY($1::text[])', [
-    done.map((r) => r.send_id),
-  ]);
+  const sentAt = new Date().toISOString();
+  const out = [];
+  for (let k = 0; k < ids.length; k++) {
+    const state = states[k];
+    if (state !== 'accepted' && state !== 'failed') continue;
+    const i = index.get(ids[k]!)!;
+    const row = rows[i]!;
+    const outcome = outcomes[i];
+    out.push({
+      workspace_id: campaign.workspace_id,
+      send_id: row.send_id,
+      campaign_id: campaign.id,
+      campaign_name: campaign.name,
+      template_name: templateName,
+      template_category: templateCategory,
+      channel: campaign.channel,
+      sender_id: ctx.sender.id,
+      contact_id: row.contact_id,
+      phone: row.phone,
+      country: row.country,
+      timezone: row.timezone,
+      provider_message_id: outcome?.providerMessageId ?? '',
+      outcome: state,
+      error_code: outcome?.errorCode ?? 0,
+      sent_at: sentAt,
+      exploration: row.exploration ? 1 : 0,
+      propensity: row.propensity,
+    });
+  }
+  if (out.length === 0) return false;
+  try {
+    await runtime.ch.insert('sends', out);
+    return true;
+  } catch (error) {
+    runtime.log.warn(
+      { err: error, campaign: campaign.id },
+      'sends not written to ClickHouse; the pump retries',
+    );
+    return false;
+  }
 }
 
 /** The provider said the person stopped these messages (131050): the opt-out is recorded as consent. */

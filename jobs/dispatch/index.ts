@@ -26,6 +26,9 @@ import type { QueueDefinition } from '../boss.ts';
 import { HEARTBEAT_MS, heartbeat, pruneWorkers, retireWorker, routeSenders } from './affinity.ts';
 
 export const DISPATCH_QUEUE = 'campaign-dispatch';
+const QUEUE_OPTIONS = { retryLimit: 3, expireInSeconds: 120, notify: true };
+/** Dispatch queues worked in this process, with the id of their first pg-boss worker. */
+const localQueues = new Map<string, string>();
 
 export interface DispatchJob {
   campaignId: string;
@@ -130,6 +133,9 @@ export async function pump(
     for (let round = 0; perCampaign.some((jobs) => round < jobs.length); round++)
       for (const jobs of perCampaign) if (round < jobs.length) interleaved.push(jobs[round]!);
     await boss.insert(queue, interleaved);
+    // A worker of this process on that queue fetches now instead of at its next poll.
+    const local = localQueues.get(queue);
+    if (local) boss.notifyWorker(local);
   }
   return enqueued;
 }
@@ -180,25 +186,38 @@ export async function startDispatcher(
     workerId: options.workerId ?? `${hostname()}:${process.pid}:${newId('w', 6)}`,
     adapterFor,
   };
-  if (!(await boss.getQueue(DISPATCH_QUEUE)))
-    await boss.createQueue(DISPATCH_QUEUE, { retryLimit: 3, expireInSeconds: 120 } as never);
+  const shared = await boss.getQueue(DISPATCH_QUEUE);
+  if (!shared) await boss.createQueue(DISPATCH_QUEUE, QUEUE_OPTIONS as never);
+  else if (!(shared as { notify?: boolean }).notify)
+    await boss.updateQueue(DISPATCH_QUEUE, { notify: true } as never).catch(() => {});
   const work = options.work ?? true;
   // A worker's own queue: the pump routes the senders this process owns to it (affinity.ts).
   const ownQueue = `${DISPATCH_QUEUE}.${newId('w', 12)}`;
   let beat: ReturnType<typeof setInterval> | undefined;
+  let sharedWorker: string | undefined;
   if (work) {
-    await boss.createQueue(ownQueue, { retryLimit: 3, expireInSeconds: 120 } as never);
+    await boss.createQueue(ownQueue, QUEUE_OPTIONS as never);
+    // A job mostly waits for its slots (no connection held), so many run at once per process: a few
+    // pollers each fetch several jobs and run them side by side (32 pollers fetching one job each
+    // asked the database for work 64 times a second while idle).
+    const concurrency = options.localConcurrency ?? 32;
+    const pollers = Math.min(4, concurrency);
     const handler = async (jobs: { data: DispatchJob }[]) => {
-      for (const job of jobs) await processSends(runtime, job.data.campaignId, job.data.sendIds, dispatch);
+      await Promise.all(
+        jobs.map((job) => processSends(runtime, job.data.campaignId, job.data.sendIds, dispatch)),
+      );
     };
     const workOptions = {
-      batchSize: 1,
+      batchSize: Math.ceil(concurrency / pollers),
+      localConcurrency: pollers,
       pollingIntervalSeconds: 0.5,
-      // A job mostly waits for its slots (no connection held), so many run at once per process.
-      localConcurrency: options.localConcurrency ?? 32,
+      // NOTIFY (PostgreSQL) or a local wake-up (below) brings new jobs at once; polling is a backstop.
+      notifyPollingIntervalSeconds: 2,
     } as never;
-    await boss.work<DispatchJob>(DISPATCH_QUEUE, workOptions, handler);
-    await boss.work<DispatchJob>(ownQueue, workOptions, handler);
+    sharedWorker = await boss.work<DispatchJob>(DISPATCH_QUEUE, workOptions, handler);
+    const ownWorker = await boss.work<DispatchJob>(ownQueue, workOptions, handler);
+    localQueues.set(DISPATCH_QUEUE, sharedWorker);
+    localQueues.set(ownQueue, ownWorker);
     await heartbeat(runtime.pg, dispatch.workerId, ownQueue);
     let beating = false;
     beat = setInterval(async () => {
@@ -247,6 +266,8 @@ export async function startDispatcher(
       clearInterval(timer);
       clearInterval(beat);
       if (work) {
+        localQueues.delete(ownQueue);
+        if (localQueues.get(DISPATCH_QUEUE) === sharedWorker) localQueues.delete(DISPATCH_QUEUE);
         await boss.offWork(DISPATCH_QUEUE);
         await boss.offWork(ownQueue);
       }
@@ -270,7 +291,7 @@ export async function kickLocalDispatchers(): Promise<void> {
 
 export const dispatchQueue: QueueDefinition = {
   name: DISPATCH_QUEUE,
-  options: { retryLimit: 3, expireInSeconds: 120 },
+  options: QUEUE_OPTIONS,
 };
 
 export { DEFAULTS };
