@@ -469,11 +469,18 @@ async function recordOutcomes(
     );
   }
   // A cancel that landed while this batch was out: what it gave back or must retry is skipped too.
-  await runtime.pg.query(
-    `UPDATE campaign_sends s SET state = 'skipped', skip_reason = 'cancelled', final_at = now(), updated_at = now()
-      FROM campaigns c WHERE c.id = s.campaign_id AND c.id = $1 AND c.state = 'cancelled' AND s.state = 'queued'`,
+  // The state is read after this batch's updates committed: a cancel committing later skips them
+  // itself. (The update alone, run for every batch, cost more than the batch's own ledger update.)
+  const { rows: latest } = await runtime.pg.query<{ state: string }>(
+    'SELECT state FROM campaigns WHERE id = $1',
     [ctx.campaign.id],
   );
+  if (latest[0]?.state === 'cancelled')
+    await runtime.pg.query(
+      `UPDATE campaign_sends s SET state = 'skipped', skip_reason = 'cancelled', final_at = now(), updated_at = now()
+      FROM campaigns c WHERE c.id = s.campaign_id AND c.id = $1 AND c.state = 'cancelled' AND s.state = 'queued'`,
+      [ctx.campaign.id],
+    );
   if (optOuts.length) await recordOptOuts(runtime.pg, ctx, optOuts);
   if (slowDown) await penalize(runtime.pg, ctx.sender.id, 1_000);
   if (stopSender)

@@ -140,6 +140,9 @@ export async function pump(
   return enqueued;
 }
 
+/** How often a dispatcher on PGlite vacuums and analyzes the ledger (ms). */
+const EMBEDDED_VACUUM_MS = 10_000;
+
 export interface DispatcherHandle {
   options: DispatchOptions;
   /** Runs one pump and reconcile pass now (launch calls it for a fast first send). */
@@ -234,6 +237,7 @@ export async function startDispatcher(
   let running = false;
   let stopped = false;
   let prunedAt = 0;
+  let vacuumedAt = 0;
   const pass = async () => {
     if (running || stopped) return;
     running = true;
@@ -242,6 +246,12 @@ export async function startDispatcher(
         prunedAt = Date.now();
         await pruneShares(runtime.pg);
         for (const queue of await pruneWorkers(runtime.pg)) await boss.deleteQueue(queue).catch(() => {});
+      }
+      if (runtime.pg.mode === 'embedded' && Date.now() - vacuumedAt > EMBEDDED_VACUUM_MS) {
+        // PGlite has no autovacuum: without this the ledger's dead row versions and index entries
+        // (three updates per send) pile up, and the planner, with no statistics, scans them all.
+        vacuumedAt = Date.now();
+        await runtime.pg.exec('VACUUM ANALYZE campaign_sends, throttle_contacts');
       }
       await reconcileSending(runtime, dispatch);
       await pump(runtime, boss, { ...options, clockOffsetMs: dispatch.clockOffsetMs });
