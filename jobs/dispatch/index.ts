@@ -198,20 +198,43 @@ export async function startDispatcher(
   const ownQueue = `${DISPATCH_QUEUE}.${newId('w', 12)}`;
   let beat: ReturnType<typeof setInterval> | undefined;
   let sharedWorker: string | undefined;
+  /** Batches this process is working on. */
+  const inFlight = new Set<Promise<void>>();
   if (work) {
     await boss.createQueue(ownQueue, QUEUE_OPTIONS as never);
     // A job mostly waits for its slots (no connection held), so many run at once per process: a few
     // pollers each fetch several jobs and run them side by side (32 pollers fetching one job each
     // asked the database for work 64 times a second while idle).
-    const concurrency = options.localConcurrency ?? 32;
-    const pollers = Math.min(4, concurrency);
+    // A job is only a hint (the ledger is the truth: a lost job's sends are offered again), so it is
+    // completed as soon as its batch has a slot here, and the batch runs on. A batch waiting for its
+    // sender's backlog or its slots then never holds up a poller, and a sender launched later gets
+    // its first batch at once instead of behind every earlier sender's waiting ones.
+    const concurrency = options.localConcurrency ?? 128;
+    const pollers = 4;
     const handler = async (jobs: { data: DispatchJob }[]) => {
-      await Promise.all(
-        jobs.map((job) => processSends(runtime, job.data.campaignId, job.data.sendIds, dispatch)),
-      );
+      for (const job of jobs) {
+        while (inFlight.size >= concurrency) await Promise.race(inFlight);
+        const { campaignId, sendIds } = job.data;
+        const run: Promise<void> = processSends(runtime, campaignId, sendIds, dispatch)
+          .then(
+            () => {},
+            async (error) => {
+              runtime.log.error({ err: error, campaign: campaignId }, 'dispatch batch failed');
+              // Offered again at the next pump pass rather than after the stale timeout.
+              await runtime.pg
+                .query(
+                  "UPDATE campaign_sends SET enqueued_at = NULL WHERE send_id = ANY($1::text[]) AND state = 'queued'",
+                  [sendIds],
+                )
+                .catch(() => {});
+            },
+          )
+          .finally(() => inFlight.delete(run));
+        inFlight.add(run);
+      }
     };
     const workOptions = {
-      batchSize: Math.ceil(concurrency / pollers),
+      batchSize: 8,
       localConcurrency: pollers,
       pollingIntervalSeconds: 0.5,
       // NOTIFY (PostgreSQL) or a local wake-up (below) brings new jobs at once; polling is a backstop.
@@ -282,6 +305,7 @@ export async function startDispatcher(
         await boss.offWork(ownQueue);
       }
       while (running) await new Promise((r) => setTimeout(r, 20));
+      await Promise.all(inFlight);
       if (work) {
         // Its senders go to other workers at once, with what was enqueued to it.
         await retireWorker(runtime.pg, dispatch.workerId).catch(() => {});
