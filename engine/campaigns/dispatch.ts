@@ -237,6 +237,8 @@ export async function processSends(
     await new Promise((resolve) => setTimeout(resolve, 50));
   const now = policyNow(options);
 
+  /** Rows this claim locked (sent, held or skipped). */
+  const claimedIds = new Set<string>();
   let claimedShare = 0;
   let joinHoldMs = 0;
   const claimed = await runtime.pg.transaction(async (tx) => {
@@ -300,9 +302,21 @@ export async function processSends(
     );
     report.held = decision.hold.length;
     report.skipped = decision.skip.length;
+    for (const row of rows) claimedIds.add(row.send_id);
     const byId = new Map(rows.map((r) => [r.send_id, r]));
     return decision.send.map((s, i) => ({ ...byId.get(s.send_id)!, delayMs: delays[i]! }));
   });
+  const unclaimed = claimedIds.size < sendIds.length ? sendIds.filter((id) => !claimedIds.has(id)) : [];
+  if (unclaimed.length)
+    // Rows another transaction held locked at the claim (SKIP LOCKED) would wait out the pump's
+    // stale timeout; offered again at the next pump pass instead. Rows claimed or settled are not
+    // queued, and held ones are not due, so they are left alone.
+    await runtime.pg.query(
+      `UPDATE campaign_sends SET enqueued_at = NULL
+        WHERE send_id = ANY($1::text[]) AND campaign_id = $2 AND state = 'queued' AND not_before <= $3
+          AND enqueued_at IS NOT NULL`,
+      [unclaimed, campaignId, now],
+    );
   if (claimed.length === 0) {
     await maybeComplete(runtime, ctx.campaign);
     return report;

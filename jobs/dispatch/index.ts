@@ -96,6 +96,10 @@ export async function pump(
     const rate = Number(campaign.throughput_mps);
     const budget = Math.max(batchSize(rate) * 2, Math.ceil(rate * (options.aheadSeconds ?? 2)));
     const ids = await runtime.pg.transaction(async (tx) => {
+      // Pumps of several processes take turns per campaign: each then counts what the other just
+      // enqueued (instead of all enqueuing the whole budget), and none holds row locks on the
+      // sends another pump just handed to a worker while the worker claims them.
+      await tx.query("SELECT pg_advisory_xact_lock(hashtext('chorus.pump.' || $1))", [campaign.id]);
       const { rows: inflight } = await tx.query<{ n: string }>(
         `SELECT count(*) AS n FROM campaign_sends WHERE campaign_id = $1 AND state = 'queued'
            AND enqueued_at > clock_timestamp() - make_interval(secs => $2::float8 / 1000)`,
