@@ -25,7 +25,7 @@ const args = process.argv.slice(2);
 const size = args[args.indexOf('--size') + 1] === 'full' ? 'full' : 'small';
 /** Seconds of sending per sender. */
 const seconds = Number(process.env.BENCH_SECONDS ?? (size === 'full' ? 30 : 5));
-const localConcurrency = Number(process.env.BENCH_LOCAL_CONCURRENCY ?? 32);
+const localConcurrency = Number(process.env.BENCH_LOCAL_CONCURRENCY ?? 128);
 
 const dataDir = mkdtempSync(join(tmpdir(), 'chorus-bench-dispatch-'));
 const server = Boolean(process.env.DATABASE_URL);

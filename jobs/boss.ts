@@ -12,9 +12,13 @@ export interface QueueDefinition<T extends object = object> {
 }
 
 export async function startBoss(runtime: Runtime): Promise<PgBoss> {
-  const boss = new PgBoss({ ...runtime.pg.bossOptions(), migrate: true } as ConstructorParameters<
-    typeof PgBoss
-  >[0]);
+  // LISTEN/NOTIFY on a server: workers of queues created with `notify` (dispatch) get new jobs at
+  // once instead of at their next poll. PGlite has no second session to listen on.
+  const boss = new PgBoss({
+    ...runtime.pg.bossOptions(),
+    migrate: true,
+    useListenNotify: runtime.pg.mode === 'server',
+  } as ConstructorParameters<typeof PgBoss>[0]);
   boss.on('error', (error) => runtime.log.error({ err: error }, 'pg-boss error'));
   await boss.start();
   return boss;

@@ -9,6 +9,7 @@ import type { PostgresStore, Sql } from '../stores/postgres.ts';
 import {
   gate,
   penalize,
+  recordContactSends,
   refreshShare,
   releaseShare,
   reserveSlots,
@@ -236,6 +237,8 @@ export async function processSends(
     await new Promise((resolve) => setTimeout(resolve, 50));
   const now = policyNow(options);
 
+  /** Rows this claim locked (sent, held or skipped). */
+  const claimedIds = new Set<string>();
   let claimedShare = 0;
   let joinHoldMs = 0;
   const claimed = await runtime.pg.transaction(async (tx) => {
@@ -246,7 +249,7 @@ export async function processSends(
         ORDER BY send_id FOR UPDATE SKIP LOCKED`,
       [sendIds, campaignId, now],
     );
-    const decision = await gate(tx, ctx.sender, rows, {
+    const policy = {
       workspaceId: ctx.campaign.workspace_id,
       channel: ctx.campaign.channel,
       purpose: ctx.purpose,
@@ -254,7 +257,8 @@ export async function processSends(
       frequencyCap: ctx.campaign.settings.frequency_cap ?? null,
       defaultTimezone: ctx.timezone,
       now,
-    });
+    };
+    const decision = await gate(tx, ctx.sender, rows, policy, { deferContacts: true });
     if (decision.skip.length)
       await tx.query(
         `UPDATE campaign_sends c SET state = 'skipped', skip_reason = u.reason, final_at = now(), updated_at = now()
@@ -290,19 +294,29 @@ export async function processSends(
            FROM unnest($1::text[], $2::float8[]) AS u(id, delay) WHERE c.send_id = u.id`,
         [decision.send.map((s) => s.send_id), delays, options.workerId, leaseMs],
       );
-    if (decision.send.length)
-      // The pair rate counts from when each message actually goes: its slot, not the claim.
-      await tx.query(
-        `UPDATE throttle_contacts t SET last_sent_at = $2::timestamptz + make_interval(secs => u.delay / 1000)
-           FROM unnest($3::text[], $4::float8[]) AS u(contact_id, delay)
-          WHERE t.workspace_id = $1 AND t.contact_id = u.contact_id`,
-        [ctx.campaign.workspace_id, now, decision.send.map((s) => s.contact_id), delays],
-      );
+    // The pair rate counts from when each message actually goes: its slot, not the claim.
+    await recordContactSends(
+      tx,
+      policy,
+      decision.send.map((s, i) => [s.contact_id, delays[i]!]),
+    );
     report.held = decision.hold.length;
     report.skipped = decision.skip.length;
+    for (const row of rows) claimedIds.add(row.send_id);
     const byId = new Map(rows.map((r) => [r.send_id, r]));
     return decision.send.map((s, i) => ({ ...byId.get(s.send_id)!, delayMs: delays[i]! }));
   });
+  const unclaimed = claimedIds.size < sendIds.length ? sendIds.filter((id) => !claimedIds.has(id)) : [];
+  if (unclaimed.length)
+    // Rows another transaction held locked at the claim (SKIP LOCKED) would wait out the pump's
+    // stale timeout; offered again at the next pump pass instead. Rows claimed or settled are not
+    // queued, and held ones are not due, so they are left alone.
+    await runtime.pg.query(
+      `UPDATE campaign_sends SET enqueued_at = NULL
+        WHERE send_id = ANY($1::text[]) AND campaign_id = $2 AND state = 'queued' AND not_before <= $3
+          AND enqueued_at IS NOT NULL`,
+      [unclaimed, campaignId, now],
+    );
   if (claimed.length === 0) {
     await maybeComplete(runtime, ctx.campaign);
     return report;
@@ -335,7 +349,7 @@ export async function processSends(
           const message: OutboundMessage = { sendId: row.send_id, to: row.phone, content: row.rendered };
           try {
             const outcome = await adapter.send(message, {
-              signal: AbortSignal.timeout(requestTimeoutMs),
+              timeoutMs: requestTimeoutMs,
               attempt: row.attempts - 1,
             });
             // Over the provider's limit: the next sends of this process wait for the window to drain.
@@ -432,17 +446,22 @@ async function recordOutcomes(
     titles.push(outcome.errorTitle ?? null);
     notBefore.push(after);
   });
+  // Settled sends go to ClickHouse first, so the ledger update can mark them reported in the same
+  // statement; a crash in between leaves them `sending` for the reconciler, then `reported = false`
+  // for the pump's sweep (the table dedupes by key, so a send written twice is harmless).
+  const reported = await reportBatch(runtime, ctx, rows, outcomes, ids, states);
   if (ids.length)
     await runtime.pg.query(
       `UPDATE campaign_sends c SET state = u.state, provider_message_id = coalesce(u.pid, c.provider_message_id),
            error_code = u.code, error_title = u.title, not_before = coalesce(u.nb, c.not_before),
            enqueued_at = CASE WHEN u.state = 'queued' THEN NULL ELSE c.enqueued_at END,
            final_at = CASE WHEN u.state IN ('accepted', 'failed') THEN now() ELSE NULL END,
+           reported = CASE WHEN $8 AND u.state IN ('accepted', 'failed') THEN true ELSE c.reported END,
            lease_owner = NULL, lease_until = NULL, updated_at = now()
          FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[])
               AS u(id, state, pid, code, title, nb)
         WHERE c.send_id = u.id AND c.state = 'sending' AND c.lease_owner = $7`,
-      [ids, states, providerIds, codes, titles, notBefore, options.workerId],
+      [ids, states, providerIds, codes, titles, notBefore, options.workerId, reported],
     );
   if (released.length)
     await runtime.pg.query(
@@ -464,14 +483,20 @@ async function recordOutcomes(
     );
   }
   // A cancel that landed while this batch was out: what it gave back or must retry is skipped too.
-  await runtime.pg.query(
-    `UPDATE campaign_sends s SET state = 'skipped', skip_reason = 'cancelled', final_at = now(), updated_at = now()
-      FROM campaigns c WHERE c.id = s.campaign_id AND c.id = $1 AND c.state = 'cancelled' AND s.state = 'queued'`,
+  // The state is read after this batch's updates committed: a cancel committing later skips them
+  // itself. (The update alone, run for every batch, cost more than the batch's own ledger update.)
+  const { rows: latest } = await runtime.pg.query<{ state: string }>(
+    'SELECT state FROM campaigns WHERE id = $1',
     [ctx.campaign.id],
   );
+  if (latest[0]?.state === 'cancelled')
+    await runtime.pg.query(
+      `UPDATE campaign_sends s SET state = 'skipped', skip_reason = 'cancelled', final_at = now(), updated_at = now()
+      FROM campaigns c WHERE c.id = s.campaign_id AND c.id = $1 AND c.state = 'cancelled' AND s.state = 'queued'`,
+      [ctx.campaign.id],
+    );
   if (optOuts.length) await recordOptOuts(runtime.pg, ctx, optOuts);
   if (slowDown) await penalize(runtime.pg, ctx.sender.id, 1_000);
-  await reportSends(runtime, ctx.campaign.id);
   if (stopSender)
     await runtime.pg.query(
       "UPDATE senders SET status = 'stopped', status_reason = $2, updated_at = now() WHERE id = $1",
@@ -484,6 +509,66 @@ async function recordOutcomes(
   }
   await maybeComplete(runtime, ctx.campaign);
   return undefined;
+}
+
+/**
+ * Writes this batch's settled sends (accepted or failed) to ClickHouse `sends` from what the worker
+ * holds, with no read back of the ledger. False when ClickHouse refused: the rows then stay
+ * `reported = false` for the pump's `reportSends`.
+ */
+async function reportBatch(
+  runtime: Runtime,
+  ctx: Context,
+  rows: Claimed[],
+  outcomes: (SendOutcome | undefined)[],
+  ids: string[],
+  states: string[],
+): Promise<boolean> {
+  const index = new Map(rows.map((row, i) => [row.send_id, i]));
+  const { campaign } = ctx;
+  const content = campaign.content;
+  const templateName = 'template' in content ? content.template.name : '';
+  const templateCategory = 'template' in content ? (content.template.category ?? 'MARKETING') : '';
+  const sentAt = new Date().toISOString();
+  const out = [];
+  for (let k = 0; k < ids.length; k++) {
+    const state = states[k];
+    if (state !== 'accepted' && state !== 'failed') continue;
+    const i = index.get(ids[k]!)!;
+    const row = rows[i]!;
+    const outcome = outcomes[i];
+    out.push({
+      workspace_id: campaign.workspace_id,
+      send_id: row.send_id,
+      campaign_id: campaign.id,
+      campaign_name: campaign.name,
+      template_name: templateName,
+      template_category: templateCategory,
+      channel: campaign.channel,
+      sender_id: ctx.sender.id,
+      contact_id: row.contact_id,
+      phone: row.phone,
+      country: row.country,
+      timezone: row.timezone,
+      provider_message_id: outcome?.providerMessageId ?? '',
+      outcome: state,
+      error_code: outcome?.errorCode ?? 0,
+      sent_at: sentAt,
+      exploration: row.exploration ? 1 : 0,
+      propensity: row.propensity,
+    });
+  }
+  if (out.length === 0) return false;
+  try {
+    await runtime.ch.insert('sends', out);
+    return true;
+  } catch (error) {
+    runtime.log.warn(
+      { err: error, campaign: campaign.id },
+      'sends not written to ClickHouse; the pump retries',
+    );
+    return false;
+  }
 }
 
 /** The provider said the person stopped these messages (131050): the opt-out is recorded as consent. */

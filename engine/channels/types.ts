@@ -125,7 +125,10 @@ export type WebhookEvent =
 export interface ChannelAdapter {
   readonly channel: ChannelName;
   /** Sends one message; never throws for provider errors, which come back classified. */
-  send(message: OutboundMessage, options?: { signal?: AbortSignal; attempt?: number }): Promise<SendOutcome>;
+  send(
+    message: OutboundMessage,
+    options?: { signal?: AbortSignal; attempt?: number; timeoutMs?: number },
+  ): Promise<SendOutcome>;
   /** Maps a provider error to what the sender should do; attempt counts from 0 for backoff. */
   classify(error: ProviderError, attempt: number): SendOutcome;
   /** Checks a webhook's signature on its raw bytes (constant time). */

@@ -113,6 +113,10 @@ export async function gate(
   sender: SenderLimits,
   candidates: Candidate[],
   policy: GatePolicy,
+  options: {
+    /** The caller records the sent contacts itself with their slot times (`recordContactSends`). */
+    deferContacts?: boolean;
+  } = {},
 ): Promise<GateResult> {
   const result: GateResult = { send: [], hold: [], skip: [] };
   if (candidates.length === 0) return result;
@@ -249,15 +253,12 @@ export async function gate(
   }
 
   if (remaining.length) {
-    const sentIds = remaining.map((c) => c.contact_id);
-    await tx.query(
-      `UPDATE throttle_contacts SET last_sent_at = $3,
-         marketing_sent_at = CASE WHEN $4 THEN
-           array_append(ARRAY(SELECT t FROM unnest(marketing_sent_at) t WHERE t > $3::timestamptz - interval '90 days'), $3::timestamptz)
-           ELSE marketing_sent_at END
-       WHERE workspace_id = $1 AND contact_id = ANY($2::text[])`,
-      [policy.workspaceId, sentIds, now, marketing],
-    );
+    if (!options.deferContacts)
+      await recordContactSends(
+        tx,
+        policy,
+        remaining.map((c) => [c.contact_id, 0]),
+      );
     if (sender.warmup_started_at)
       await tx.query('UPDATE throttle_sender_days SET sent = sent + $3 WHERE sender_id = $1 AND day = $2', [
         sender.id,
@@ -267,6 +268,34 @@ export async function gate(
   }
   result.send = remaining;
   return result;
+}
+
+/**
+ * Records, for contacts `gate` let through, when their message goes (`delayMs` after the policy
+ * clock: the pair rate counts from the slot, not the claim) and, for marketing, that it used one of
+ * the frequency cap's messages. One statement for the batch.
+ */
+export async function recordContactSends(
+  tx: Sql,
+  policy: Pick<GatePolicy, 'workspaceId' | 'purpose' | 'now'>,
+  sends: [contactId: string, delayMs: number][],
+): Promise<void> {
+  if (sends.length === 0) return;
+  await tx.query(
+    `UPDATE throttle_contacts t SET last_sent_at = $2::timestamptz + make_interval(secs => u.delay / 1000),
+       marketing_sent_at = CASE WHEN $3 THEN
+         array_append(ARRAY(SELECT x FROM unnest(t.marketing_sent_at) x WHERE x > $2::timestamptz - interval '90 days'), $2::timestamptz)
+         ELSE t.marketing_sent_at END
+      FROM unnest($4::text[], $5::float8[]) AS u(contact_id, delay)
+     WHERE t.workspace_id = $1 AND t.contact_id = u.contact_id`,
+    [
+      policy.workspaceId,
+      policy.now,
+      policy.purpose === 'marketing',
+      sends.map((s) => s[0]),
+      sends.map((s) => s[1]),
+    ],
+  );
 }
 
 /** A worker not seen on a sender for this long no longer holds a share of its limit. */

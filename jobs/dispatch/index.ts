@@ -23,8 +23,12 @@ import { newId } from '../../engine/ids.ts';
 import type { Runtime } from '../../engine/runtime.ts';
 import { pruneShares } from '../../engine/throttle/index.ts';
 import type { QueueDefinition } from '../boss.ts';
+import { HEARTBEAT_MS, heartbeat, pruneWorkers, retireWorker, routeSenders } from './affinity.ts';
 
 export const DISPATCH_QUEUE = 'campaign-dispatch';
+const QUEUE_OPTIONS = { retryLimit: 3, expireInSeconds: 120, notify: true };
+/** Dispatch queues worked in this process, with the id of their first pg-boss worker. */
+const localQueues = new Map<string, string>();
 
 export interface DispatchJob {
   campaignId: string;
@@ -32,6 +36,8 @@ export interface DispatchJob {
 }
 
 export interface PumpOptions {
+  /** Fastest sender one worker process sends alone (messages/s); see affinity.ts. */
+  processMps?: number;
   /** Seconds of sending kept enqueued per campaign. */
   aheadSeconds?: number;
   /** An enqueued send not claimed after this long is offered again (its job may have died). */
@@ -58,16 +64,26 @@ export async function pump(
     id: string;
     workspace_id: string;
     state: string;
+    sender_id: string | null;
     throughput_mps: number;
   }>(
-    `SELECT c.id, c.workspace_id, c.state, coalesce(s.throughput_mps, 80) AS throughput_mps
+    `SELECT c.id, c.workspace_id, c.state, c.sender_id, coalesce(s.throughput_mps, 80) AS throughput_mps
        FROM campaigns c LEFT JOIN senders s ON s.id = c.sender_id
       WHERE c.state IN ('scheduled', 'running')`,
   );
   let enqueued = 0;
-  // Each campaign's jobs, inserted interleaved below: campaigns launched together start together
-  // instead of the first one's batches filling every worker.
-  const perCampaign: { data: DispatchJob }[][] = [];
+  // Routed before anything is enqueued: handing an orphaned sender to a new owner offers its
+  // enqueued sends again.
+  const rates = new Map<string, number>();
+  for (const c of campaigns) if (c.sender_id) rates.set(c.sender_id, Number(c.throughput_mps));
+  const routes = await routeSenders(
+    runtime.pg,
+    [...rates].map(([senderId, rate]) => ({ senderId, rate })),
+    options.processMps,
+  );
+  // Each queue's jobs, per campaign, inserted interleaved below: campaigns launched together start
+  // together instead of the first one's batches filling every worker.
+  const perQueue = new Map<string, { data: DispatchJob }[][]>();
   for (const campaign of campaigns) {
     if (campaign.state === 'scheduled') {
       const { rows } = await runtime.pg.query<{ due: boolean }>(
@@ -80,6 +96,10 @@ export async function pump(
     const rate = Number(campaign.throughput_mps);
     const budget = Math.max(batchSize(rate) * 2, Math.ceil(rate * (options.aheadSeconds ?? 2)));
     const ids = await runtime.pg.transaction(async (tx) => {
+      // Pumps of several processes take turns per campaign: each then counts what the other just
+      // enqueued (instead of all enqueuing the whole budget), and none holds row locks on the
+      // sends another pump just handed to a worker while the worker claims them.
+      await tx.query("SELECT pg_advisory_xact_lock(hashtext('chorus.pump.' || $1))", [campaign.id]);
       const { rows: inflight } = await tx.query<{ n: string }>(
         `SELECT count(*) AS n FROM campaign_sends WHERE campaign_id = $1 AND state = 'queued'
            AND enqueued_at > clock_timestamp() - make_interval(secs => $2::float8 / 1000)`,
@@ -107,15 +127,25 @@ export async function pump(
     const jobs = [];
     for (let i = 0; i < ids.length; i += size)
       jobs.push({ data: { campaignId: campaign.id, sendIds: ids.slice(i, i + size) } satisfies DispatchJob });
-    perCampaign.push(jobs);
+    const queue = (campaign.sender_id && routes.get(campaign.sender_id)) || DISPATCH_QUEUE;
+    if (!perQueue.has(queue)) perQueue.set(queue, []);
+    perQueue.get(queue)!.push(jobs);
     enqueued += ids.length;
   }
-  const interleaved = [];
-  for (let round = 0; perCampaign.some((jobs) => round < jobs.length); round++)
-    for (const jobs of perCampaign) if (round < jobs.length) interleaved.push(jobs[round]!);
-  if (interleaved.length) await boss.insert(DISPATCH_QUEUE, interleaved);
+  for (const [queue, perCampaign] of perQueue) {
+    const interleaved = [];
+    for (let round = 0; perCampaign.some((jobs) => round < jobs.length); round++)
+      for (const jobs of perCampaign) if (round < jobs.length) interleaved.push(jobs[round]!);
+    await boss.insert(queue, interleaved);
+    // A worker of this process on that queue fetches now instead of at its next poll.
+    const local = localQueues.get(queue);
+    if (local) boss.notifyWorker(local);
+  }
   return enqueued;
 }
+
+/** How often a dispatcher on PGlite vacuums and analyzes the ledger (ms). */
+const EMBEDDED_VACUUM_MS = 10_000;
 
 export interface DispatcherHandle {
   options: DispatchOptions;
@@ -163,25 +193,78 @@ export async function startDispatcher(
     workerId: options.workerId ?? `${hostname()}:${process.pid}:${newId('w', 6)}`,
     adapterFor,
   };
-  if (!(await boss.getQueue(DISPATCH_QUEUE)))
-    await boss.createQueue(DISPATCH_QUEUE, { retryLimit: 3, expireInSeconds: 120 } as never);
+  const shared = await boss.getQueue(DISPATCH_QUEUE);
+  if (!shared) await boss.createQueue(DISPATCH_QUEUE, QUEUE_OPTIONS as never);
+  else if (!(shared as { notify?: boolean }).notify)
+    await boss.updateQueue(DISPATCH_QUEUE, { notify: true } as never).catch(() => {});
   const work = options.work ?? true;
-  if (work)
-    await boss.work<DispatchJob>(
-      DISPATCH_QUEUE,
-      {
-        batchSize: 1,
-        pollingIntervalSeconds: 0.5,
-        // A job mostly waits for its slots (no connection held), so many run at once per process.
-        localConcurrency: options.localConcurrency ?? 32,
-      } as never,
-      async (jobs) => {
-        for (const job of jobs) await processSends(runtime, job.data.campaignId, job.data.sendIds, dispatch);
-      },
-    );
+  // A worker's own queue: the pump routes the senders this process owns to it (affinity.ts).
+  const ownQueue = `${DISPATCH_QUEUE}.${newId('w', 12)}`;
+  let beat: ReturnType<typeof setInterval> | undefined;
+  let sharedWorker: string | undefined;
+  /** Batches this process is working on. */
+  const inFlight = new Set<Promise<void>>();
+  if (work) {
+    await boss.createQueue(ownQueue, QUEUE_OPTIONS as never);
+    // A job mostly waits for its slots (no connection held), so many run at once per process: a few
+    // pollers each fetch several jobs and run them side by side (32 pollers fetching one job each
+    // asked the database for work 64 times a second while idle).
+    // A job is only a hint (the ledger is the truth: a lost job's sends are offered again), so it is
+    // completed as soon as its batch has a slot here, and the batch runs on. A batch waiting for its
+    // sender's backlog or its slots then never holds up a poller, and a sender launched later gets
+    // its first batch at once instead of behind every earlier sender's waiting ones.
+    const concurrency = options.localConcurrency ?? 128;
+    const pollers = 4;
+    const handler = async (jobs: { data: DispatchJob }[]) => {
+      for (const job of jobs) {
+        while (inFlight.size >= concurrency) await Promise.race(inFlight);
+        const { campaignId, sendIds } = job.data;
+        const run: Promise<void> = processSends(runtime, campaignId, sendIds, dispatch)
+          .then(
+            () => {},
+            async (error) => {
+              runtime.log.error({ err: error, campaign: campaignId }, 'dispatch batch failed');
+              // Offered again at the next pump pass rather than after the stale timeout.
+              await runtime.pg
+                .query(
+                  "UPDATE campaign_sends SET enqueued_at = NULL WHERE send_id = ANY($1::text[]) AND state = 'queued'",
+                  [sendIds],
+                )
+                .catch(() => {});
+            },
+          )
+          .finally(() => inFlight.delete(run));
+        inFlight.add(run);
+      }
+    };
+    const workOptions = {
+      batchSize: 8,
+      localConcurrency: pollers,
+      pollingIntervalSeconds: 0.5,
+      // NOTIFY (PostgreSQL) or a local wake-up (below) brings new jobs at once; polling is a backstop.
+      notifyPollingIntervalSeconds: 2,
+    } as never;
+    sharedWorker = await boss.work<DispatchJob>(DISPATCH_QUEUE, workOptions, handler);
+    const ownWorker = await boss.work<DispatchJob>(ownQueue, workOptions, handler);
+    localQueues.set(DISPATCH_QUEUE, sharedWorker);
+    localQueues.set(ownQueue, ownWorker);
+    await heartbeat(runtime.pg, dispatch.workerId, ownQueue);
+    let beating = false;
+    beat = setInterval(async () => {
+      if (beating) return;
+      beating = true;
+      await heartbeat(runtime.pg, dispatch.workerId, ownQueue)
+        .catch((error) => runtime.log.warn({ err: error }, 'dispatch heartbeat failed'))
+        .finally(() => {
+          beating = false;
+        });
+    }, HEARTBEAT_MS);
+    beat.unref();
+  }
   let running = false;
   let stopped = false;
   let prunedAt = 0;
+  let vacuumedAt = 0;
   const pass = async () => {
     if (running || stopped) return;
     running = true;
@@ -189,6 +272,13 @@ export async function startDispatcher(
       if (Date.now() - prunedAt > 60_000) {
         prunedAt = Date.now();
         await pruneShares(runtime.pg);
+        for (const queue of await pruneWorkers(runtime.pg)) await boss.deleteQueue(queue).catch(() => {});
+      }
+      if (runtime.pg.mode === 'embedded' && Date.now() - vacuumedAt > EMBEDDED_VACUUM_MS) {
+        // PGlite has no autovacuum: without this the ledger's dead row versions and index entries
+        // (three updates per send) pile up, and the planner, with no statistics, scans them all.
+        vacuumedAt = Date.now();
+        await runtime.pg.exec('VACUUM ANALYZE campaign_sends, throttle_contacts');
       }
       await reconcileSending(runtime, dispatch);
       await pump(runtime, boss, { ...options, clockOffsetMs: dispatch.clockOffsetMs });
@@ -211,8 +301,20 @@ export async function startDispatcher(
       stopped = true;
       localDispatchers.delete(handle);
       clearInterval(timer);
-      if (work) await boss.offWork(DISPATCH_QUEUE);
+      clearInterval(beat);
+      if (work) {
+        localQueues.delete(ownQueue);
+        if (localQueues.get(DISPATCH_QUEUE) === sharedWorker) localQueues.delete(DISPATCH_QUEUE);
+        await boss.offWork(DISPATCH_QUEUE);
+        await boss.offWork(ownQueue);
+      }
       while (running) await new Promise((r) => setTimeout(r, 20));
+      await Promise.all(inFlight);
+      if (work) {
+        // Its senders go to other workers at once, with what was enqueued to it.
+        await retireWorker(runtime.pg, dispatch.workerId).catch(() => {});
+        await boss.deleteQueue(ownQueue).catch(() => {});
+      }
     },
   };
   localDispatchers.add(handle);
@@ -227,7 +329,7 @@ export async function kickLocalDispatchers(): Promise<void> {
 
 export const dispatchQueue: QueueDefinition = {
   name: DISPATCH_QUEUE,
-  options: { retryLimit: 3, expireInSeconds: 120 },
+  options: QUEUE_OPTIONS,
 };
 
 export { DEFAULTS };

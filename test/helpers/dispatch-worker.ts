@@ -27,3 +27,5 @@ await startDispatcher(runtime, boss, {
   localConcurrency: Number(process.env.LOCAL_CONCURRENCY ?? 4),
 });
 process.stdout.write('ready\n');
+// A normal exit on SIGTERM, so `--cpu-prof` (bench/dispatch with WORKER_PROF) writes its profile.
+process.once('SIGTERM', () => process.exit(0));

@@ -6,6 +6,7 @@ import {
   DEFAULT_BACKOFF,
 } from './classify.ts';
 import { buildMessagePayload } from './payload.ts';
+import { postJson } from './transport.ts';
 import { parseWhatsAppWebhook, verifyWebhookSignature } from './webhooks.ts';
 
 export interface WhatsAppAdapterConfig {
@@ -21,6 +22,7 @@ export interface WhatsAppAdapterConfig {
   backoff?: BackoffPolicy;
   overrides?: ClassifyOptions['overrides'];
   now?: () => number;
+  /** A fetch to send through instead of the built-in keep-alive HTTP client (tests, proxies). */
   fetch?: typeof fetch;
 }
 
@@ -29,29 +31,48 @@ export class WhatsAppAdapter implements ChannelAdapter {
   readonly channel = 'whatsapp' as const;
   readonly config: WhatsAppAdapterConfig;
   readonly messagesUrl: string;
+  private readonly url: URL;
+  private readonly headers: Record<string, string>;
 
   constructor(config: WhatsAppAdapterConfig) {
     this.config = config;
     this.messagesUrl = `${config.baseUrl.replace(/\/+$/, '')}/${config.apiVersion}/${config.phoneNumberId}/messages`;
+    this.url = new URL(this.messagesUrl);
+    this.headers = { authorization: `Bearer ${config.accessToken}`, 'content-type': 'application/json' };
   }
 
   async send(
     message: OutboundMessage,
-    options: { signal?: AbortSignal; attempt?: number } = {},
+    options: { signal?: AbortSignal; attempt?: number; timeoutMs?: number } = {},
   ): Promise<SendOutcome> {
     const attempt = options.attempt ?? 0;
-    const timeout = AbortSignal.timeout(this.config.timeoutMs ?? 10_000);
-    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
-    let response: Response;
+    const timeoutMs = Math.min(
+      this.config.timeoutMs ?? 10_000,
+      options.timeoutMs ?? Number.POSITIVE_INFINITY,
+    );
+    const body = JSON.stringify(buildMessagePayload(message));
+    let response: { ok: boolean; status: number; header(name: string): string | undefined };
     let text: string;
     try {
-      response = await (this.config.fetch ?? fetch)(this.messagesUrl, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${this.config.accessToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify(buildMessagePayload(message)),
-        signal,
-      });
-      text = await response.text();
+      if (this.config.fetch) {
+        const timeout = AbortSignal.timeout(timeoutMs);
+        const answer = await this.config.fetch(this.messagesUrl, {
+          method: 'POST',
+          headers: this.headers,
+          body,
+          signal: options.signal ? AbortSignal.any([options.signal, timeout]) : timeout,
+        });
+        text = await answer.text();
+        response = {
+          ok: answer.ok,
+          status: answer.status,
+          header: (name) => answer.headers.get(name) ?? undefined,
+        };
+      } else {
+        const answer = await postJson(this.url, this.headers, body, timeoutMs, options.signal);
+        response = answer;
+        text = answer.text;
+      }
     } catch (error) {
       // Network errors and timeouts: the message may or may not have gone; retrying is what Meta's
       // retry advice and our idempotent send id (biz_opaque_callback_data) allow.
@@ -83,7 +104,7 @@ export class WhatsAppAdapter implements ChannelAdapter {
       message?: string;
       error_data?: { details?: string };
     };
-    const retryAfter = Number(response.headers.get('retry-after'));
+    const retryAfter = Number(response.header('retry-after'));
     return classifyWhatsAppError(
       {
         code: typeof error.code === 'number' ? error.code : 0,
