@@ -144,7 +144,7 @@ export async function loadCampaign(
   const conversionGroups = metrics.goal
     ? await ch.rows<Record<string, string>>(
         `SELECT cs.country AS country, cs.template_name AS template, toString(toDate(cv.converted_at, {tz:String})) AS day,
-                count() AS conversions, sum(cv.revenue) AS revenue
+                count() AS conversions, toFloat64(sum(toDecimal128(cv.revenue, 6))) AS revenue
          FROM ${db}.conversions AS cv
          INNER JOIN (SELECT send_id, country, template_name FROM ${db}.campaign_sends
                      WHERE workspace_id = {w:String} AND campaign_id = {c:String}) AS cs ON cs.send_id = cv.send_id
@@ -345,7 +345,7 @@ export async function loadOverview(
   ]);
   const known = new Map((Array.isArray(campaigns) ? campaigns : []).map((c) => [c.id, c]));
   const conversions = await runtime.ch.rows<{ campaign_id: string; conversions: string; revenue: string }>(
-    `SELECT campaign_id, count() AS conversions, sum(revenue) AS revenue FROM ${runtime.ch.database}.conversions
+    `SELECT campaign_id, count() AS conversions, toFloat64(sum(toDecimal128(revenue, 6))) AS revenue FROM ${runtime.ch.database}.conversions
      WHERE workspace_id = {w:String} GROUP BY campaign_id`,
     { w: workspaceId },
   );

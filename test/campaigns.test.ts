@@ -391,7 +391,8 @@ describe.each(postgresTargets)('campaigns against the simulator on $name', ({ ur
     await launchCampaign(runtime, ws, c.id, 'tester');
     await waitFor(async () => mine() >= 40, 30_000, 20);
     await pauseCampaign(runtime.pg, ws, c.id, 'tester');
-    await new Promise((r) => setTimeout(r, 1_000)); // requests already out settle
+    // Requests already out when the pause landed settle; then nothing more goes out.
+    await waitFor(async () => (await campaignProgress(runtime.pg, ws, c.id)).counts.sending === 0, 30_000);
     const atPause = mine();
     await new Promise((r) => setTimeout(r, 1_500));
     expect(mine()).toBe(atPause);
@@ -399,9 +400,14 @@ describe.each(postgresTargets)('campaigns against the simulator on $name', ({ ur
     await resumeCampaign(runtime.pg, ws, c.id, 'tester');
     await waitFor(async () => mine() > atPause + 40, 30_000, 20);
     await cancelCampaign(runtime.pg, ws, c.id, 'tester');
-    await new Promise((r) => setTimeout(r, 1_000));
+    // Sends already out when the cancel landed settle (however slow a loaded machine makes them);
+    // after that nothing more goes out.
+    await waitFor(async () => {
+      const { counts } = await campaignProgress(runtime.pg, ws, c.id);
+      return counts.queued + counts.sending === 0;
+    }, 30_000);
     const atCancel = mine();
-    await new Promise((r) => setTimeout(r, 1_000));
+    await new Promise((r) => setTimeout(r, 1_500));
     expect(mine()).toBe(atCancel);
     const final = await campaignProgress(runtime.pg, ws, c.id);
     expect(final.state).toBe('cancelled');

@@ -769,6 +769,14 @@ export async function reconcileSending(
         WHERE send_id = ANY($1::text[]) AND state = 'sending' AND lease_until < clock_timestamp()`,
       [requeue],
     );
+  if (requeue.length)
+    // A campaign cancelled while these were in doubt skips them: nothing else would (its batches are over).
+    await runtime.pg.query(
+      `UPDATE campaign_sends s SET state = 'skipped', skip_reason = 'cancelled', final_at = now(), updated_at = now()
+        FROM campaigns c WHERE c.id = s.campaign_id AND c.state = 'cancelled'
+          AND s.send_id = ANY($1::text[]) AND s.state = 'queued'`,
+      [requeue],
+    );
   result.accepted = accepted.length;
   result.requeued = requeue.length;
   if (accepted.length || requeue.length) runtime.log.info({ ...result }, 'reconciled in-doubt sends');

@@ -467,7 +467,8 @@ export async function campaignConversions(
             AND ts >= tupleElement(span, 1) AND ts <= tupleElement(span, 2) + toIntervalSecond({window:UInt32})
           GROUP BY contact_id, ts, event_id)
      SELECT count() AS conversions, uniqExact(e.contact_id) AS converters,
-            sum(JSONExtractFloat(e.properties, t.revenue_property)) AS revenue
+            -- Summed as decimals: a float sum's result depends on the order parallel threads add in.
+            toFloat64(sum(toDecimal128(JSONExtractFloat(e.properties, t.revenue_property), 6))) AS revenue
        FROM candidates AS e
        ASOF INNER JOIN (
          SELECT t.contact_key AS contact_key, t.sent_at AS sent_at, CAST(t.campaign_id AS String) AS campaign_id,
