@@ -60,6 +60,47 @@ describe('chorus CLI: contacts, attributes, import', () => {
     }
   });
 
+  it('every command of every issue exists, and each command, option and argument explains itself', () => {
+    const program = new Command().name('chorus');
+    registerCommands(program);
+    const walk = (command: Command, path: string[]): string[][] =>
+      command.commands.flatMap((sub) => [[...path, sub.name()], ...walk(sub, [...path, sub.name()])]);
+    const paths = walk(program, []).map((path) => path.join(' '));
+    // The commands the issues name (3: foundation, 4: segments, 6: campaigns, 7: analytics).
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'serve',
+        'worker',
+        'migrate',
+        'workspace create',
+        'key create',
+        'import contacts',
+        'import events',
+        'contacts show',
+        'segment count',
+        'segment preview',
+        'segment sql',
+        'segment check',
+        'campaign create',
+        'campaign launch',
+        'campaign pause',
+        'campaign resume',
+        'campaign cancel',
+        'campaign status',
+        'sql',
+      ]),
+    );
+    for (const path of walk(program, [])) {
+      const command = path.reduce<Command>((c, name) => c.commands.find((x) => x.name() === name)!, program);
+      const name = path.join(' ');
+      expect(command.description(), name).not.toBe('');
+      for (const option of command.options) expect(option.description, `${name} ${option.flags}`).not.toBe('');
+      for (const argument of command.registeredArguments)
+        expect(argument.description, `${name} <${argument.name()}>`).not.toBe('');
+      expect(command.helpInformation(), name).toContain(`Usage: chorus ${name}`);
+    }
+  });
+
   it('creates a workspace, declares an attribute, imports a CSV and shows a contact', async () => {
     await chorus('workspace', 'create', '--name', 'CLI', '--region', 'IN');
     const csv = join(dataDir, 'people.csv');
