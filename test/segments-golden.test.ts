@@ -14,7 +14,6 @@ import { parseSegment } from '../engine/segments/parser.ts';
 import { insertSegment } from '../engine/segments/store.ts';
 import { createWorkspace } from '../engine/workspaces.ts';
 import { openTestRuntime, type TestRuntime } from './helpers/runtime.ts';
-import { CONTRACT_EXAMPLES } from './helpers/segment-examples.ts';
 import {
   type ContactRow,
   type EventRow,
@@ -23,6 +22,7 @@ import {
   insertSends,
   type SendRow,
 } from './helpers/segment-data.ts';
+import { CONTRACT_EXAMPLES } from './helpers/segment-examples.ts';
 
 const NOW = new Date('2026-03-15T12:00:00Z');
 
@@ -370,7 +370,11 @@ describe('segment contract examples (golden)', () => {
         .filter(Boolean),
     );
     expect(lines.length).toBeGreaterThanOrEqual(40);
-    for (const line of lines) expect(CONTRACT_EXAMPLES.map((e) => e.trim()), line).toContain(line);
+    for (const line of lines)
+      expect(
+        CONTRACT_EXAMPLES.map((e) => e.trim()),
+        line,
+      ).toContain(line);
   });
 
   // Only behaviour can take the rollup path; attribute, membership and message examples run once.
