@@ -94,7 +94,8 @@ describe('chorus CLI: contacts, attributes, import', () => {
       const command = path.reduce<Command>((c, name) => c.commands.find((x) => x.name() === name)!, program);
       const name = path.join(' ');
       expect(command.description(), name).not.toBe('');
-      for (const option of command.options) expect(option.description, `${name} ${option.flags}`).not.toBe('');
+      for (const option of command.options)
+        expect(option.description, `${name} ${option.flags}`).not.toBe('');
       for (const argument of command.registeredArguments)
         expect(argument.description, `${name} <${argument.name()}>`).not.toBe('');
       expect(command.helpInformation(), name).toContain(`Usage: chorus ${name}`);
@@ -121,6 +122,26 @@ describe('chorus CLI: contacts, attributes, import', () => {
     await expect(
       chorus('import', 'contacts', csv, '--map', 'Mobile=phone,Plan=attributes.tier'),
     ).rejects.toThrow('unknown attribute tier');
+
+    // Segments: count, preview, check and sql on what was imported, reproducibly with --now.
+    const now = '2026-03-15T12:00:00Z';
+    expect(JSON.parse(await chorus('segment', 'count', 'plan = "pro"', '--now', now))).toMatchObject({
+      count: 1,
+      now: '2026-03-15T12:00:00.000Z',
+    });
+    const preview = JSON.parse(await chorus('segment', 'preview', 'plan in ("pro")', '--attributes', 'plan'));
+    expect(preview.contacts).toEqual([expect.objectContaining({ attributes: { plan: 'pro' } })]);
+    const checked = await chorus('segment', 'check', 'plna = "pro" and\nplan > 3');
+    expect(checked).toContain('1:1');
+    expect(checked).toContain('did you mean plan');
+    expect(checked).toContain('2:1');
+    expect(process.exitCode).toBe(1);
+    process.exitCode = 0;
+    expect(await chorus('segment', 'check', 'plan = "pro"')).toContain('ok: no problems found');
+    const sql = await chorus('segment', 'sql', 'plan = "Pr\'o; DROP"', '--now', now);
+    expect(sql).toContain('SELECT');
+    expect(sql.split('"params"')[0]).not.toContain('DROP');
+    expect(sql).toContain("Pr'o; DROP");
     // Each command opens and closes the embedded stores; a loaded machine needs the margin.
   }, 120_000);
 });
