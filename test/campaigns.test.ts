@@ -451,4 +451,56 @@ describe.each(postgresTargets)('campaigns against the simulator on $name', ({ ur
     await waitFor(async () => (await stateOf(c.id)) === 'completed');
     expect(accepted((e) => e.to === phoneOf(70_050))).toHaveLength(1);
   });
+
+  it('auto-pauses when the sender is restricted (368) and on a failure rate over the set share', async () => {
+    await seedContacts(
+      runtime,
+      ws,
+      Array.from({ length: 40 }, (_, i) => ({ id: `r${i}`, phone: phoneOf(80_000 + i), tags: ['r'] })),
+    );
+    const restricted = await createCampaign(runtime.pg, ws, base('restricted', 'r'), 'tester');
+    sim.sim.restrictNumber('1001', 368);
+    try {
+      await launchCampaign(runtime, ws, restricted.id, 'tester');
+      await waitFor(async () => (await stateOf(restricted.id)) === 'paused');
+      expect((await getCampaign(runtime.pg, ws, restricted.id))!.state_reason).toMatch(/368/);
+      const progress = await campaignProgress(runtime.pg, ws, restricted.id);
+      expect(progress.counts.accepted).toBe(0);
+      expect(progress.counts.queued).toBe(40); // kept for after the restriction lifts
+    } finally {
+      sim.sim.restrictNumber('1001', null);
+      await runtime.pg.query("UPDATE senders SET status = 'active', status_reason = NULL WHERE id = $1", [
+        sender,
+      ]);
+    }
+    await cancelCampaign(runtime.pg, ws, restricted.id, 'tester');
+
+    // Half the audience is undeliverable: past 10 attempts, over 20% failed pauses the campaign.
+    await seedContacts(
+      runtime,
+      ws,
+      Array.from({ length: 60 }, (_, i) => ({ id: `q${i}`, phone: phoneOf(81_000 + i), tags: ['q'] })),
+    );
+    for (let i = 0; i < 30; i++) sim.injectFault({ code: 131026, to: phoneOf(81_000 + i).slice(1) });
+    const failing = await createCampaign(
+      runtime.pg,
+      ws,
+      base('failing', 'q', {
+        settings: {
+          quiet_hours: null,
+          frequency_cap: null,
+          auto_pause: { failure_rate: 0.2, window: 20, min_attempts: 10 },
+        },
+      }),
+      'tester',
+    );
+    await launchCampaign(runtime, ws, failing.id, 'tester');
+    await waitFor(async () => (await stateOf(failing.id)) === 'paused');
+    expect((await getCampaign(runtime.pg, ws, failing.id))!.state_reason).toMatch(
+      /failure rate .* exceeds 20\.0%/,
+    );
+    const progress = await campaignProgress(runtime.pg, ws, failing.id);
+    expect(progress.counts.failed).toBeGreaterThanOrEqual(3);
+    await cancelCampaign(runtime.pg, ws, failing.id, 'tester');
+  });
 });
