@@ -503,4 +503,33 @@ describe.each(postgresTargets)('campaigns against the simulator on $name', ({ ur
     expect(progress.counts.failed).toBeGreaterThanOrEqual(3);
     await cancelCampaign(runtime.pg, ws, failing.id, 'tester');
   });
+
+  it('checks consent again right before each send: an opt-out after launch is skipped, not sent', async () => {
+    await seedContacts(
+      runtime,
+      ws,
+      Array.from({ length: 6 }, (_, i) => ({ id: `o${i}`, phone: phoneOf(82_000 + i), tags: ['o'] })),
+    );
+    // Scheduled a few seconds ahead, so the ledger is written at launch and nothing is sent yet.
+    const at = new Date(Date.now() + 4_000).toISOString();
+    const campaign = await createCampaign(
+      runtime.pg,
+      ws,
+      base('late opt-out', 'o', { schedule: { type: 'at', at, timezone: 'UTC' } }),
+      'tester',
+    );
+    const { review } = await launchCampaign(runtime, ws, campaign.id, 'tester');
+    expect(review.eligible_count).toBe(6);
+    await runtime.pg.query(
+      `UPDATE consent_current SET status = 'opted_out', recorded_at = now()
+        WHERE workspace_id = $1 AND contact_id = 'o2' AND channel = 'whatsapp' AND purpose = 'marketing'`,
+      [ws],
+    );
+    expect(accepted((e) => e.to! >= phoneOf(82_000) && e.to! <= phoneOf(82_005))).toHaveLength(0);
+    await waitFor(async () => (await stateOf(campaign.id)) === 'completed');
+    const progress = await campaignProgress(runtime.pg, ws, campaign.id);
+    expect(progress.counts.accepted).toBe(5);
+    expect(progress.skipped).toEqual({ no_consent: 1 });
+    expect(accepted((e) => e.to === phoneOf(82_002))).toHaveLength(0);
+  });
 });
