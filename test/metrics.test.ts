@@ -49,6 +49,8 @@ describe('metric definitions on a hand-built fixture', () => {
         send_id: 'b3',
         campaign_id: 'cmp_b',
         campaign_name: 'Campaign B',
+        template_name: 'welcome',
+        sender_id: 'snd_other',
         contact_id: 'c3',
         provider_message_id: 'wamid.b3',
         sent_at: at(1200),
@@ -221,7 +223,7 @@ describe('metric definitions on a hand-built fixture', () => {
     expect(w.high).toBeCloseTo(0.3662, 4);
   });
 
-  it('breaks the funnel down by country, template, day and hour, consistently with the total', async () => {
+  it('breaks the funnel down by country, template, sender, day and hour, consistently with the total', async () => {
     const byCountry = await metricsBreakdown(api.runtime, ws, 'country', { campaignId: 'cmp_a' });
     expect(byCountry.map((r) => [r.key, r.attempted, r.sent, r.delivered, r.read, r.failed])).toEqual([
       ['IN', 8, 7, 4, 3, 3],
@@ -237,6 +239,13 @@ describe('metric definitions on a hand-built fixture', () => {
       ['cmp_a', 'Campaign 1', 9],
       ['cmp_b', 'Campaign B', 1],
     ]);
+    const byTemplate = await metricsBreakdown(api.runtime, ws, 'template');
+    expect(byTemplate.map((r) => [r.key, r.attempted, r.sent, r.delivered])).toEqual([
+      ['promo', 10, 9, 6],
+      ['welcome', 1, 1, 1],
+    ]);
+    const bySender = await metricsBreakdown(api.runtime, ws, 'sender', { campaignId: 'cmp_b' });
+    expect(bySender.map((r) => [r.key, r.attempted, r.delivered])).toEqual([['snd_other', 1, 1]]);
     const window = await funnel(api.runtime, ws, { from: at(1), to: at(7200) });
     expect(window.attempted).toBe(1);
   });
