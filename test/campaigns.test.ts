@@ -390,6 +390,20 @@ describe.each(postgresTargets)('campaigns against the simulator on $name', ({ ur
     const mine = () => accepted((e) => e.to! >= phoneOf(60_000) && e.to! <= phoneOf(60_299)).length;
     await launchCampaign(runtime, ws, c.id, 'tester');
     await waitFor(async () => mine() >= 40, 30_000, 20);
+    // Mid-run progress: sends settled in the last 10 s give a rate, and the rest an ETA at that rate.
+    let running = await campaignProgress(runtime.pg, ws, c.id);
+    await waitFor(
+      async () => {
+        running = await campaignProgress(runtime.pg, ws, c.id);
+        return running.counts.accepted > 0;
+      },
+      30_000,
+      20,
+    );
+    expect(running.rate_per_second).toBeGreaterThan(0);
+    expect(running.eta_seconds).toBe(
+      Math.ceil((running.counts.queued + running.counts.sending) / running.rate_per_second),
+    );
     await pauseCampaign(runtime.pg, ws, c.id, 'tester');
     // Requests already out when the pause landed settle; then nothing more goes out.
     await waitFor(async () => (await campaignProgress(runtime.pg, ws, c.id)).counts.sending === 0, 30_000);
