@@ -10,6 +10,7 @@ import { groundTruthLookup } from '../engine/campaigns/dispatch.ts';
 import { inHoldout, launchCampaign } from '../engine/campaigns/launch.ts';
 import { auditLog, createCampaign, getCampaign } from '../engine/campaigns/model.ts';
 import type { CampaignInput } from '../engine/campaigns/types.ts';
+import { warmupDailyCap } from '../engine/throttle/index.ts';
 import { createWorkspace } from '../engine/workspaces.ts';
 import { startBoss } from '../jobs/boss.ts';
 import { type DispatcherHandle, startDispatcher } from '../jobs/dispatch/index.ts';
@@ -545,5 +546,41 @@ describe.each(postgresTargets)('campaigns against the simulator on $name', ({ ur
     expect(progress.counts.accepted).toBe(5);
     expect(progress.skipped).toEqual({ no_consent: 1 });
     expect(accepted((e) => e.to === phoneOf(82_002))).toHaveLength(0);
+  });
+
+  it("holds a warming-up sender to its day's volume: the excess waits for the next UTC day", async () => {
+    await seedContacts(
+      runtime,
+      ws,
+      Array.from({ length: 10 }, (_, i) => ({ id: `w${i}`, phone: phoneOf(83_000 + i), tags: ['w'] })),
+    );
+    // Day 0 of the ramp, with all but 4 of the day's allowance already used.
+    const today = new Date().toISOString().slice(0, 10);
+    await runtime.pg.query('UPDATE senders SET warmup_started_at = now() WHERE id = $1', [sender]);
+    await runtime.pg.query(
+      `INSERT INTO throttle_sender_days (sender_id, day, sent) VALUES ($1, $2, $3)
+       ON CONFLICT (sender_id, day) DO UPDATE SET sent = EXCLUDED.sent`,
+      [sender, today, warmupDailyCap(0) - 4],
+    );
+    try {
+      const campaign = await createCampaign(runtime.pg, ws, base('warming', 'w'), 'tester');
+      const { review } = await launchCampaign(runtime, ws, campaign.id, 'tester');
+      expect(review.warnings.map((w) => w.code)).toContain('warmup');
+      await waitFor(async () => (await campaignProgress(runtime.pg, ws, campaign.id)).held.warmup === 6);
+      const progress = await campaignProgress(runtime.pg, ws, campaign.id);
+      expect(progress.counts.accepted + progress.counts.sending).toBe(4);
+      expect(progress.state).toBe('running');
+      const { rows } = await runtime.pg.query<{ not_before: Date }>(
+        "SELECT DISTINCT not_before FROM campaign_sends WHERE campaign_id = $1 AND skip_reason = 'warmup'",
+        [campaign.id],
+      );
+      expect(rows.map((r) => new Date(r.not_before).toISOString())).toEqual([
+        new Date(Date.parse(`${today}T00:00:00Z`) + 86_400_000).toISOString(),
+      ]);
+      await cancelCampaign(runtime.pg, ws, campaign.id, 'tester');
+    } finally {
+      await runtime.pg.query('UPDATE senders SET warmup_started_at = NULL WHERE id = $1', [sender]);
+      await runtime.pg.query('DELETE FROM throttle_sender_days WHERE sender_id = $1', [sender]);
+    }
   });
 });
