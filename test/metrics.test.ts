@@ -372,6 +372,54 @@ describe('metric definitions on a hand-built fixture', () => {
     });
     expect(again.statusCode).toBe(404);
   });
+
+  // Last: it adds a send and a conversion to the workspace the tests above count.
+  it("reads revenue from the property a campaign's goal names, set and changed through the API", async () => {
+    const call = (method: 'POST' | 'PATCH', url: string, payload: object) =>
+      api.app.inject({ method, url, headers: api.auth, payload });
+    const created = await call('POST', '/v1/campaigns', {
+      name: 'goal with amount',
+      audience: { type: 'all' },
+      content: { template: { name: 'promo', language: 'en_US' } },
+      goal: { event: 'purchase', window_hours: 1, revenue_property: 'amount' },
+    });
+    expect(created.statusCode).toBe(201);
+    const id = created.json().id as string;
+    await insertSends(api.runtime, ws, [
+      {
+        send_id: 'g1',
+        campaign_id: id,
+        contact_id: 'goal_c1',
+        provider_message_id: 'wamid.g1',
+        sent_at: at(90_000),
+      },
+    ] as never);
+    await api.runtime.ch.insert('events', [
+      {
+        workspace_id: ws,
+        name: 'purchase',
+        contact_id: 'goal_c1',
+        ts: at(90_060),
+        event_id: 'goal_e1',
+        properties: JSON.stringify({ amount: 42, revenue: 7 }),
+      },
+    ]);
+    expect((await campaignMetrics(api.runtime, ws, id)).conversions).toEqual({
+      conversions: 1,
+      converters: 1,
+      revenue: 42,
+    });
+    const patched = await call('PATCH', `/v1/campaigns/${id}`, {
+      goal: { event: 'purchase', window_hours: 1 },
+    });
+    expect(patched.statusCode).toBe(200);
+    expect((await campaignMetrics(api.runtime, ws, id)).conversions.revenue).toBe(7);
+    const bad = await call('PATCH', `/v1/campaigns/${id}`, {
+      goal: { event: 'purchase', window_hours: 1, revenue_property: '' },
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().errors[0].path).toContain('/body/goal');
+  });
 });
 
 describe('pre-aggregated message state (message_rollup)', () => {
