@@ -142,6 +142,24 @@ describe('chorus CLI: contacts, attributes, import', () => {
     expect(sql).toContain('SELECT');
     expect(sql.split('"params"')[0]).not.toContain('DROP');
     expect(sql).toContain("Pr'o; DROP");
+
+    // Campaigns: create from flags, review, a refused launch that changes nothing, status, cancel.
+    const workspace = shown.workspace_id as string;
+    const draft = JSON.parse(
+      await chorus('campaign', 'create', '--workspace', workspace, '--name', 'cli', '--template', 'nope'),
+    );
+    expect(draft).toMatchObject({ state: 'draft', audience: { type: 'all' } });
+    const review = JSON.parse(await chorus('campaign', 'review', '--workspace', workspace, '--id', draft.id));
+    expect(review).toMatchObject({ audience_count: 1, can_launch: false });
+    await expect(chorus('campaign', 'launch', '--workspace', workspace, '--id', draft.id)).rejects.toThrow(
+      /sender_id: a sender is required/,
+    );
+    const status = JSON.parse(await chorus('campaign', 'status', '--workspace', workspace, '--id', draft.id));
+    expect(status).toMatchObject({ state: 'draft', total: 0 });
+    const cancelled = JSON.parse(
+      await chorus('campaign', 'cancel', '--workspace', workspace, '--id', draft.id, '--reason', 'test'),
+    );
+    expect(cancelled).toMatchObject({ state: 'cancelled' });
     // Each command opens and closes the embedded stores; a loaded machine needs the margin.
   }, 120_000);
 });
