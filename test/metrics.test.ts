@@ -413,7 +413,7 @@ describe('metric definitions on a hand-built fixture', () => {
       goal: { event: 'purchase', window_hours: 1 },
     });
     expect(patched.statusCode).toBe(200);
-    expect((await campaignMetrics(api.runtime, ws, id)).conversions.revenue).toBe(7);
+    expect((await campaignMetrics(api.runtime, ws, id)).conversions?.revenue).toBe(7);
     const bad = await call('PATCH', `/v1/campaigns/${id}`, {
       goal: { event: 'purchase', window_hours: 1, revenue_property: '' },
     });
