@@ -471,36 +471,42 @@ describe.each(postgresTargets)('campaigns against the simulator on $name', ({ ur
     await seedContacts(
       runtime,
       ws,
-      Array.from({ length: 40 }, (_, i) => ({ id: `r${i}`, phone: phoneOf(80_000 + i), tags: ['r'] })),
+      Array.from({ length: 40 }, (_, i) => ({
+        id: `rx${i}`,
+        phone: phoneOf(80_000 + i),
+        tags: ['restricted'],
+      })),
     );
-    const restricted = await createCampaign(runtime.pg, ws, base('restricted', 'r'), 'tester');
+    const restricted = await createCampaign(runtime.pg, ws, base('restricted', 'restricted'), 'tester');
     sim.sim.restrictNumber('1001', 368);
     try {
       await launchCampaign(runtime, ws, restricted.id, 'tester');
       await waitFor(async () => (await stateOf(restricted.id)) === 'paused');
+      // Requests out when the pause landed settle (each refused too) before anything is checked.
+      await waitFor(async () => (await campaignProgress(runtime.pg, ws, restricted.id)).counts.sending === 0);
       expect((await getCampaign(runtime.pg, ws, restricted.id))!.state_reason).toMatch(/368/);
       const progress = await campaignProgress(runtime.pg, ws, restricted.id);
       expect(progress.counts.accepted).toBe(0);
       expect(progress.counts.queued).toBe(40); // kept for after the restriction lifts
+      await cancelCampaign(runtime.pg, ws, restricted.id, 'tester');
     } finally {
       sim.sim.restrictNumber('1001', null);
       await runtime.pg.query("UPDATE senders SET status = 'active', status_reason = NULL WHERE id = $1", [
         sender,
       ]);
     }
-    await cancelCampaign(runtime.pg, ws, restricted.id, 'tester');
 
     // Half the audience is undeliverable: past 10 attempts, over 20% failed pauses the campaign.
     await seedContacts(
       runtime,
       ws,
-      Array.from({ length: 60 }, (_, i) => ({ id: `q${i}`, phone: phoneOf(81_000 + i), tags: ['q'] })),
+      Array.from({ length: 60 }, (_, i) => ({ id: `fr${i}`, phone: phoneOf(81_000 + i), tags: ['failing'] })),
     );
     for (let i = 0; i < 30; i++) sim.injectFault({ code: 131026, to: phoneOf(81_000 + i).slice(1) });
     const failing = await createCampaign(
       runtime.pg,
       ws,
-      base('failing', 'q', {
+      base('failing', 'failing', {
         settings: {
           quiet_hours: null,
           frequency_cap: null,
