@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { registerCommands } from '../cli/commands.ts';
 
 // The CLI runs in this process (spawning one Node per command is slow on a loaded machine);
@@ -99,6 +100,33 @@ describe('chorus CLI: contacts, attributes, import', () => {
       for (const argument of command.registeredArguments)
         expect(argument.description, `${name} <${argument.name()}>`).not.toBe('');
       expect(command.helpInformation(), name).toContain(`Usage: chorus ${name}`);
+    }
+  });
+
+  it('docker-compose.yml runs ClickHouse, PostgreSQL, the API and a worker on commands the CLI has', () => {
+    const compose = parse(readFileSync(new URL('../docker-compose.yml', import.meta.url), 'utf8')) as {
+      services: Record<string, { command?: string[]; environment?: Record<string, string> }>;
+    };
+    expect(Object.keys(compose.services)).toEqual(
+      expect.arrayContaining(['clickhouse', 'postgres', 'migrate', 'api', 'worker']),
+    );
+    for (const name of ['migrate', 'api', 'worker']) {
+      const service = compose.services[name]!;
+      expect(service.environment, name).toMatchObject({
+        CLICKHOUSE_URL: expect.stringContaining('clickhouse:8123'),
+        DATABASE_URL: expect.stringContaining('@postgres:5432/'),
+      });
+      // Commander refuses unknown commands and options: parse without running the action.
+      const program = new Command().name('chorus').exitOverride();
+      registerCommands(program);
+      const [command, ...args] = service.command!;
+      const sub = program.commands.find((c) => c.name() === command);
+      expect(sub, `${name}: chorus ${command}`).toBeDefined();
+      sub!.exitOverride().action(() => undefined);
+      expect(
+        () => sub!.parse(args, { from: 'user' }),
+        `${name}: ${service.command!.join(' ')}`,
+      ).not.toThrow();
     }
   });
 
