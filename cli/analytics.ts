@@ -13,7 +13,8 @@ import { print, withRuntime } from './core.ts';
 
 export function registerAnalyticsCommands(program: Command): void {
   program
-    .command('sql <query>')
+    .command('sql')
+    .argument('<query>', 'one read-only statement (SELECT, SHOW, DESCRIBE, ...); quote it for the shell')
     .description(
       'Run a read-only SQL query on the analytics database (views: campaign_sends, message_funnel, campaign_daily, conversions, ...; see docs/analytics.md)',
     )
@@ -36,7 +37,8 @@ export function registerAnalyticsCommands(program: Command): void {
 
   const metrics = program.command('metrics').description('Campaign analytics');
   metrics
-    .command('campaign <campaign_id>')
+    .command('campaign')
+    .argument('<campaign_id>', 'campaign id (cmp_...)')
     .description('A campaign report: funnel, failures, time to read, conversions, cost, ROI, holdout lift')
     .requiredOption('--workspace <id>', 'workspace id')
     .action(async (campaignId: string, options: { workspace: string }) => {

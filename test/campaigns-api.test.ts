@@ -167,6 +167,66 @@ describe.each(postgresTargets)('campaigns API on $name', ({ url }) => {
     expect((await call('GET', '/v1/campaigns/cmp_missing')).statusCode).toBe(404);
   });
 
+  it('reviews every audience kind: all contacts, tags, lists, a DSL segment and a named segment', async () => {
+    await seedContacts(
+      api.runtime,
+      api.workspace.id,
+      Array.from({ length: 3 }, (_, i) => ({ id: `l${i}`, phone: phoneOf(50 + i), lists: ['newsletter'] })),
+    );
+    const named = await call('POST', '/v1/segments', { name: 'readers', dsl: 'in list "newsletter"' });
+    expect(named.statusCode).toBe(201);
+    const countOf = async (label: string, audience: unknown) => {
+      const created = await call('POST', '/v1/campaigns', draft(`kind ${label}`, { audience }));
+      expect(created.statusCode, label).toBe(201);
+      return (await call('POST', `/v1/campaigns/${created.json().id}/review`)).json().audience_count;
+    };
+    expect(await countOf('all', { type: 'all' })).toBe(8);
+    expect(await countOf('tags', { type: 'tags', tags: ['vip'] })).toBe(5);
+    expect(await countOf('lists', { type: 'lists', lists: ['newsletter'] })).toBe(3);
+    expect(await countOf('dsl', { type: 'segment', dsl: 'tagged "vip" or in list "newsletter"' })).toBe(8);
+    expect(await countOf('named', { type: 'segment', segment_id: named.json().id })).toBe(3);
+  });
+
+  it('review counts after consent and caps, and warns of quiet hours, caps and an unapproved template', async () => {
+    const ws = api.workspace.id;
+    // c0 and c1 had a marketing message yesterday: a cap of one per week holds them back.
+    await api.runtime.pg.query(
+      `INSERT INTO throttle_contacts (workspace_id, contact_id, marketing_sent_at)
+       SELECT $1, id, ARRAY[now() - interval '1 day'] FROM unnest($2::text[]) AS id`,
+      [ws, ['c0', 'c1']],
+    );
+    try {
+      const created = await call(
+        'POST',
+        '/v1/campaigns',
+        draft('warned', {
+          content: { template: { name: 'waiting', language: 'en_US' } },
+          // 23:00 in Kolkata, where every contact lives: inside 21:00-09:00 quiet hours.
+          schedule: { type: 'at', at: '2031-06-01T23:00', timezone: 'Asia/Kolkata' },
+          settings: { quiet_hours: { start: 21, end: 9 }, frequency_cap: { max: 1, days: 7 } },
+        }),
+      );
+      expect(created.statusCode).toBe(201);
+      const review = (await call('POST', `/v1/campaigns/${created.json().id}/review`)).json();
+      expect(review).toMatchObject({
+        audience_count: 5,
+        eligible_count: 5,
+        after_frequency_cap_count: 3,
+        can_launch: false,
+        template: { name: 'waiting', status: 'PENDING' },
+      });
+      expect(review.warnings.map((w: { code: string }) => w.code)).toEqual(
+        expect.arrayContaining(['quiet_hours', 'frequency_cap', 'template_not_approved']),
+      );
+      expect(review.warnings.find((w: { code: string }) => w.code === 'quiet_hours').message).toContain(
+        '5 contacts',
+      );
+      expect(await stateOf(created.json().id)).toBe('draft');
+    } finally {
+      await api.runtime.pg.query('DELETE FROM throttle_contacts WHERE workspace_id = $1', [ws]);
+    }
+  });
+
   const upload = (id: string, csv: string, query = '') =>
     api.app.inject({
       method: 'POST',

@@ -10,6 +10,7 @@ import { groundTruthLookup } from '../engine/campaigns/dispatch.ts';
 import { inHoldout, launchCampaign } from '../engine/campaigns/launch.ts';
 import { auditLog, createCampaign, getCampaign } from '../engine/campaigns/model.ts';
 import type { CampaignInput } from '../engine/campaigns/types.ts';
+import { warmupDailyCap } from '../engine/throttle/index.ts';
 import { createWorkspace } from '../engine/workspaces.ts';
 import { startBoss } from '../jobs/boss.ts';
 import { type DispatcherHandle, startDispatcher } from '../jobs/dispatch/index.ts';
@@ -390,6 +391,20 @@ describe.each(postgresTargets)('campaigns against the simulator on $name', ({ ur
     const mine = () => accepted((e) => e.to! >= phoneOf(60_000) && e.to! <= phoneOf(60_299)).length;
     await launchCampaign(runtime, ws, c.id, 'tester');
     await waitFor(async () => mine() >= 40, 30_000, 20);
+    // Mid-run progress: sends settled in the last 10 s give a rate, and the rest an ETA at that rate.
+    let running = await campaignProgress(runtime.pg, ws, c.id);
+    await waitFor(
+      async () => {
+        running = await campaignProgress(runtime.pg, ws, c.id);
+        return running.counts.accepted > 0;
+      },
+      30_000,
+      20,
+    );
+    expect(running.rate_per_second).toBeGreaterThan(0);
+    expect(running.eta_seconds).toBe(
+      Math.ceil((running.counts.queued + running.counts.sending) / running.rate_per_second),
+    );
     await pauseCampaign(runtime.pg, ws, c.id, 'tester');
     // Requests already out when the pause landed settle; then nothing more goes out.
     await waitFor(async () => (await campaignProgress(runtime.pg, ws, c.id)).counts.sending === 0, 30_000);
@@ -450,5 +465,128 @@ describe.each(postgresTargets)('campaigns against the simulator on $name', ({ ur
     await resumeCampaign(runtime.pg, ws, c.id, 'tester');
     await waitFor(async () => (await stateOf(c.id)) === 'completed');
     expect(accepted((e) => e.to === phoneOf(70_050))).toHaveLength(1);
+  });
+
+  it('auto-pauses when the sender is restricted (368) and on a failure rate over the set share', async () => {
+    await seedContacts(
+      runtime,
+      ws,
+      Array.from({ length: 40 }, (_, i) => ({
+        id: `rx${i}`,
+        phone: phoneOf(80_000 + i),
+        tags: ['restricted'],
+      })),
+    );
+    const restricted = await createCampaign(runtime.pg, ws, base('restricted', 'restricted'), 'tester');
+    sim.sim.restrictNumber('1001', 368);
+    try {
+      await launchCampaign(runtime, ws, restricted.id, 'tester');
+      await waitFor(async () => (await stateOf(restricted.id)) === 'paused');
+      // Requests out when the pause landed settle (each refused too) before anything is checked.
+      await waitFor(async () => (await campaignProgress(runtime.pg, ws, restricted.id)).counts.sending === 0);
+      expect((await getCampaign(runtime.pg, ws, restricted.id))!.state_reason).toMatch(/368/);
+      const progress = await campaignProgress(runtime.pg, ws, restricted.id);
+      expect(progress.counts.accepted).toBe(0);
+      expect(progress.counts.queued).toBe(40); // kept for after the restriction lifts
+      await cancelCampaign(runtime.pg, ws, restricted.id, 'tester');
+    } finally {
+      sim.sim.restrictNumber('1001', null);
+      await runtime.pg.query("UPDATE senders SET status = 'active', status_reason = NULL WHERE id = $1", [
+        sender,
+      ]);
+    }
+
+    // Half the audience is undeliverable: past 10 attempts, over 20% failed pauses the campaign.
+    await seedContacts(
+      runtime,
+      ws,
+      Array.from({ length: 60 }, (_, i) => ({ id: `fr${i}`, phone: phoneOf(81_000 + i), tags: ['failing'] })),
+    );
+    for (let i = 0; i < 30; i++) sim.injectFault({ code: 131026, to: phoneOf(81_000 + i).slice(1) });
+    const failing = await createCampaign(
+      runtime.pg,
+      ws,
+      base('failing', 'failing', {
+        settings: {
+          quiet_hours: null,
+          frequency_cap: null,
+          auto_pause: { failure_rate: 0.2, window: 20, min_attempts: 10 },
+        },
+      }),
+      'tester',
+    );
+    await launchCampaign(runtime, ws, failing.id, 'tester');
+    await waitFor(async () => (await stateOf(failing.id)) === 'paused');
+    expect((await getCampaign(runtime.pg, ws, failing.id))!.state_reason).toMatch(
+      /failure rate .* exceeds 20\.0%/,
+    );
+    const progress = await campaignProgress(runtime.pg, ws, failing.id);
+    expect(progress.counts.failed).toBeGreaterThanOrEqual(3);
+    await cancelCampaign(runtime.pg, ws, failing.id, 'tester');
+  });
+
+  it('checks consent again right before each send: an opt-out after launch is skipped, not sent', async () => {
+    await seedContacts(
+      runtime,
+      ws,
+      Array.from({ length: 6 }, (_, i) => ({ id: `o${i}`, phone: phoneOf(82_000 + i), tags: ['o'] })),
+    );
+    // Scheduled a few seconds ahead, so the ledger is written at launch and nothing is sent yet.
+    const at = new Date(Date.now() + 4_000).toISOString();
+    const campaign = await createCampaign(
+      runtime.pg,
+      ws,
+      base('late opt-out', 'o', { schedule: { type: 'at', at, timezone: 'UTC' } }),
+      'tester',
+    );
+    const { review } = await launchCampaign(runtime, ws, campaign.id, 'tester');
+    expect(review.eligible_count).toBe(6);
+    await runtime.pg.query(
+      `UPDATE consent_current SET status = 'opted_out', recorded_at = now()
+        WHERE workspace_id = $1 AND contact_id = 'o2' AND channel = 'whatsapp' AND purpose = 'marketing'`,
+      [ws],
+    );
+    expect(accepted((e) => e.to! >= phoneOf(82_000) && e.to! <= phoneOf(82_005))).toHaveLength(0);
+    await waitFor(async () => (await stateOf(campaign.id)) === 'completed');
+    const progress = await campaignProgress(runtime.pg, ws, campaign.id);
+    expect(progress.counts.accepted).toBe(5);
+    expect(progress.skipped).toEqual({ no_consent: 1 });
+    expect(accepted((e) => e.to === phoneOf(82_002))).toHaveLength(0);
+  });
+
+  it("holds a warming-up sender to its day's volume: the excess waits for the next UTC day", async () => {
+    await seedContacts(
+      runtime,
+      ws,
+      Array.from({ length: 10 }, (_, i) => ({ id: `w${i}`, phone: phoneOf(83_000 + i), tags: ['w'] })),
+    );
+    // Day 0 of the ramp, with all but 4 of the day's allowance already used.
+    const today = new Date().toISOString().slice(0, 10);
+    await runtime.pg.query('UPDATE senders SET warmup_started_at = now() WHERE id = $1', [sender]);
+    await runtime.pg.query(
+      `INSERT INTO throttle_sender_days (sender_id, day, sent) VALUES ($1, $2, $3)
+       ON CONFLICT (sender_id, day) DO UPDATE SET sent = EXCLUDED.sent`,
+      [sender, today, warmupDailyCap(0) - 4],
+    );
+    try {
+      const campaign = await createCampaign(runtime.pg, ws, base('warming', 'w'), 'tester');
+      const { review } = await launchCampaign(runtime, ws, campaign.id, 'tester');
+      expect(review.warnings.map((w) => w.code)).toContain('warmup');
+      await waitFor(async () => (await campaignProgress(runtime.pg, ws, campaign.id)).held.warmup === 6);
+      const progress = await campaignProgress(runtime.pg, ws, campaign.id);
+      expect(progress.counts.accepted + progress.counts.sending).toBe(4);
+      expect(progress.state).toBe('running');
+      const { rows } = await runtime.pg.query<{ not_before: Date }>(
+        "SELECT DISTINCT not_before FROM campaign_sends WHERE campaign_id = $1 AND skip_reason = 'warmup'",
+        [campaign.id],
+      );
+      expect(rows.map((r) => new Date(r.not_before).toISOString())).toEqual([
+        new Date(Date.parse(`${today}T00:00:00Z`) + 86_400_000).toISOString(),
+      ]);
+      await cancelCampaign(runtime.pg, ws, campaign.id, 'tester');
+    } finally {
+      await runtime.pg.query('UPDATE senders SET warmup_started_at = NULL WHERE id = $1', [sender]);
+      await runtime.pg.query('DELETE FROM throttle_sender_days WHERE sender_id = $1', [sender]);
+    }
   });
 });

@@ -507,7 +507,43 @@ describe.each(postgresTargets)('contacts on $name', ({ url }) => {
         recipient: '919866666666',
       },
     ]);
+    // Provider payloads name the person: handled ones are emptied (hash kept), pending ones and others' stay.
+    const inbox = async (body: string, processed: boolean) =>
+      (
+        await runtime.pg.query<{ id: string }>(
+          `INSERT INTO webhook_inbox (workspace_id, sender_id, body, body_sha256, processed_at, outcome)
+           VALUES ($1, 'snd_x', convert_to($2, 'UTF8'), md5($2), $3, $4) RETURNING id::text AS id`,
+          [ws.id, body, processed ? new Date() : null, processed ? 'ok' : null],
+        )
+      ).rows[0]!.id;
+    const handled = await inbox('{"messages":[{"from":"919866666666","text":{"body":"hi"}}]}', true);
+    const pending = await inbox('{"messages":[{"from":"919866666666","text":{"body":"later"}}]}', false);
+    const other = await inbox('{"messages":[{"from":"9198666666661","text":{"body":"not them"}}]}', true);
+    await runtime.pg.query(
+      `INSERT INTO throttle_portfolio_recipients (portfolio_id, recipient, last_at)
+       VALUES ('pf_erase', '+919866666666', now()), ('pf_erase', '+919800000009', now())`,
+    );
     const report = await eraseContact(runtime, ws.id, id);
+    const bodies = await runtime.pg.query<{ id: string; body: string; body_sha256: string }>(
+      "SELECT id::text AS id, convert_from(body, 'UTF8') AS body, body_sha256 FROM webhook_inbox WHERE id = ANY($1::bigint[]) ORDER BY id",
+      [[handled, pending, other]],
+    );
+    expect(bodies.rows.map((r) => r.body)).toEqual([
+      '{}',
+      '{"messages":[{"from":"919866666666","text":{"body":"later"}}]}',
+      '{"messages":[{"from":"9198666666661","text":{"body":"not them"}}]}',
+    ]);
+    expect(bodies.rows[0]!.body_sha256).not.toBe('');
+    const tier = await runtime.pg.query<{ recipient: string }>(
+      "SELECT recipient FROM throttle_portfolio_recipients WHERE portfolio_id = 'pf_erase' ORDER BY recipient",
+    );
+    expect(tier.rows.map((r) => r.recipient)).toEqual([
+      '+919800000009',
+      expect.stringMatching(/^erased:[0-9a-f]{32}$/),
+    ]);
+    await runtime.pg.query('DELETE FROM webhook_inbox WHERE id = ANY($1::bigint[])', [
+      [handled, pending, other],
+    ]);
     expect(report.clickhouseTables).toEqual(
       expect.arrayContaining([
         'contacts',

@@ -49,6 +49,8 @@ describe('metric definitions on a hand-built fixture', () => {
         send_id: 'b3',
         campaign_id: 'cmp_b',
         campaign_name: 'Campaign B',
+        template_name: 'welcome',
+        sender_id: 'snd_other',
         contact_id: 'c3',
         provider_message_id: 'wamid.b3',
         sent_at: at(1200),
@@ -221,7 +223,7 @@ describe('metric definitions on a hand-built fixture', () => {
     expect(w.high).toBeCloseTo(0.3662, 4);
   });
 
-  it('breaks the funnel down by country, template, day and hour, consistently with the total', async () => {
+  it('breaks the funnel down by country, template, sender, day and hour, consistently with the total', async () => {
     const byCountry = await metricsBreakdown(api.runtime, ws, 'country', { campaignId: 'cmp_a' });
     expect(byCountry.map((r) => [r.key, r.attempted, r.sent, r.delivered, r.read, r.failed])).toEqual([
       ['IN', 8, 7, 4, 3, 3],
@@ -237,6 +239,13 @@ describe('metric definitions on a hand-built fixture', () => {
       ['cmp_a', 'Campaign 1', 9],
       ['cmp_b', 'Campaign B', 1],
     ]);
+    const byTemplate = await metricsBreakdown(api.runtime, ws, 'template');
+    expect(byTemplate.map((r) => [r.key, r.attempted, r.sent, r.delivered])).toEqual([
+      ['promo', 10, 9, 6],
+      ['welcome', 1, 1, 1],
+    ]);
+    const bySender = await metricsBreakdown(api.runtime, ws, 'sender', { campaignId: 'cmp_b' });
+    expect(bySender.map((r) => [r.key, r.attempted, r.delivered])).toEqual([['snd_other', 1, 1]]);
     const window = await funnel(api.runtime, ws, { from: at(1), to: at(7200) });
     expect(window.attempted).toBe(1);
   });
@@ -362,6 +371,54 @@ describe('metric definitions on a hand-built fixture', () => {
       headers: api.auth,
     });
     expect(again.statusCode).toBe(404);
+  });
+
+  // Last: it adds a send and a conversion to the workspace the tests above count.
+  it("reads revenue from the property a campaign's goal names, set and changed through the API", async () => {
+    const call = (method: 'POST' | 'PATCH', url: string, payload: object) =>
+      api.app.inject({ method, url, headers: api.auth, payload });
+    const created = await call('POST', '/v1/campaigns', {
+      name: 'goal with amount',
+      audience: { type: 'all' },
+      content: { template: { name: 'promo', language: 'en_US' } },
+      goal: { event: 'purchase', window_hours: 1, revenue_property: 'amount' },
+    });
+    expect(created.statusCode).toBe(201);
+    const id = created.json().id as string;
+    await insertSends(api.runtime, ws, [
+      {
+        send_id: 'g1',
+        campaign_id: id,
+        contact_id: 'goal_c1',
+        provider_message_id: 'wamid.g1',
+        sent_at: at(90_000),
+      },
+    ] as never);
+    await api.runtime.ch.insert('events', [
+      {
+        workspace_id: ws,
+        name: 'purchase',
+        contact_id: 'goal_c1',
+        ts: at(90_060),
+        event_id: 'goal_e1',
+        properties: JSON.stringify({ amount: 42, revenue: 7 }),
+      },
+    ]);
+    expect((await campaignMetrics(api.runtime, ws, id)).conversions).toEqual({
+      conversions: 1,
+      converters: 1,
+      revenue: 42,
+    });
+    const patched = await call('PATCH', `/v1/campaigns/${id}`, {
+      goal: { event: 'purchase', window_hours: 1 },
+    });
+    expect(patched.statusCode).toBe(200);
+    expect((await campaignMetrics(api.runtime, ws, id)).conversions?.revenue).toBe(7);
+    const bad = await call('PATCH', `/v1/campaigns/${id}`, {
+      goal: { event: 'purchase', window_hours: 1, revenue_property: '' },
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().errors[0].path).toContain('/body/goal');
   });
 });
 

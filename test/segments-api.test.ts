@@ -1,5 +1,6 @@
 // The segments and audiences API over HTTP (inject), on PGlite and, with DATABASE_URL, PostgreSQL.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCampaign } from '../engine/campaigns/model.ts';
 import { countAudience, createSnapshot } from '../engine/segments/audiences.ts';
 import { openTestApi, postgresTargets, type TestApi } from './helpers/runtime.ts';
 import { insertContacts, insertEvents } from './helpers/segment-data.ts';
@@ -131,34 +132,57 @@ describe.each(postgresTargets)('segments API on $name', ({ url }) => {
     );
   });
 
-  it('lists campaigns that use a segment when the campaigns table exists', async () => {
+  it('lists the campaigns that use a segment, by id or by name in a DSL audience, and protects it', async () => {
     const seg = (await post('/v1/segments', { name: 'for_campaign', dsl: 'tagged "vip"' })).json();
-    const exists = (
-      await api.runtime.pg.query<{ present: boolean }>(
-        "SELECT to_regclass('campaigns') IS NOT NULL AS present",
-      )
-    ).rows[0]!.present;
-    if (!exists) {
-      await api.runtime.pg.query(
-        'CREATE TABLE campaigns (id text PRIMARY KEY, workspace_id text NOT NULL, name text NOT NULL, audience jsonb)',
-      );
-    }
-    await api.runtime.pg
-      .query("INSERT INTO campaigns (id, workspace_id, name, audience) VALUES ('cmp_1', $1, 'Diwali', $2)", [
-        api.workspace.id,
-        JSON.stringify({ segment_id: seg.id }),
-      ])
-      .catch(() => undefined);
+    const ws = api.workspace.id;
+    const content = { template: { name: 'promo', language: 'en_US', variables: {} } };
+    const byId = await createCampaign(
+      api.runtime.pg,
+      ws,
+      { name: 'Diwali', audience: { type: 'segment', segment_id: seg.id }, content },
+      'tester',
+    );
+    const byName = await createCampaign(
+      api.runtime.pg,
+      ws,
+      { name: 'Holi', audience: { type: 'segment', dsl: 'in segment "for_campaign" and age > 3' }, content },
+      'tester',
+    );
+    // Mentions the name only inside a string: not a reference.
+    await createCampaign(
+      api.runtime.pg,
+      ws,
+      { name: 'Other', audience: { type: 'segment', dsl: 'tagged "for_campaign"' }, content },
+      'tester',
+    );
     const dependents = (
       await api.app.inject({ url: `/v1/segments/${seg.id}/dependents`, headers: api.auth })
     ).json();
-    if (!exists) {
-      expect(dependents.campaigns).toEqual([{ id: 'cmp_1', name: 'Diwali' }]);
-      expect(
-        (await api.app.inject({ method: 'DELETE', url: `/v1/segments/${seg.id}`, headers: api.auth }))
-          .statusCode,
-      ).toBe(409);
-    }
+    expect(dependents).toEqual({
+      segments: [],
+      campaigns: [
+        { id: byId.id, name: 'Diwali' },
+        { id: byName.id, name: 'Holi' },
+      ],
+    });
+    const remove = await api.app.inject({
+      method: 'DELETE',
+      url: `/v1/segments/${seg.id}`,
+      headers: api.auth,
+    });
+    expect(remove.statusCode).toBe(409);
+    expect(remove.json().detail).toContain('campaign Holi');
+    const rename = await api.app.inject({
+      method: 'PUT',
+      url: `/v1/segments/${seg.id}`,
+      headers: api.auth,
+      payload: { name: 'renamed_for_campaign', dsl: 'tagged "vip"' },
+    });
+    expect(rename.statusCode).toBe(409);
+    expect(rename.json().errors[0]).toMatchObject({ path: '/body/name' });
+    expect((await api.app.inject({ url: `/v1/segments/${seg.id}`, headers: api.auth })).json().name).toBe(
+      'for_campaign',
+    );
   });
 
   it('checks a segment: every diagnostic with line, column, code and suggestion', async () => {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatSql, runReadOnlySql } from '../engine/metrics/sql.ts';
 import { insertSends } from './helpers/analytics-fixtures.ts';
@@ -31,6 +32,36 @@ describe('chorus sql: read-only analyst queries', () => {
     expect(result.columns.map((c) => c.name)).toEqual(['campaign_id', 'sent', 'delivered', 'read']);
     expect(result.rows.map((r) => r.map(String))).toEqual([['cmp_1', '2', '1', '1']]);
     expect(formatSql(result, 'table')).toContain('(1 row)');
+  });
+
+  it('runs every example query of docs/analytics.md, and every view has the columns the docs list', async () => {
+    const doc = readFileSync(new URL('../docs/analytics.md', import.meta.url), 'utf8');
+    const examples = [...doc.matchAll(/chorus sql "([^"]+)"/g)].map((m) =>
+      m[1]!.replaceAll("'ws_...'", "'ws_sql'").replaceAll("'cmp_...'", "'cmp_1'"),
+    );
+    expect(examples.length).toBeGreaterThanOrEqual(5);
+    for (const query of examples) {
+      const result = await runReadOnlySql(runtime, query);
+      expect(result.columns.length, query).toBeGreaterThan(0);
+    }
+    const table = doc.slice(doc.indexOf('## Views'), doc.indexOf('### Example queries'));
+    const views = [...table.matchAll(/^\| `([a-z_]+)` +\|[^|]+\| ([^|]+)\|/gm)];
+    expect(views.map((v) => v[1])).toEqual(
+      expect.arrayContaining(['campaign_sends', 'message_funnel', 'campaign_daily', 'conversions']),
+    );
+    for (const [, view, columns] of views) {
+      const actual = (await runReadOnlySql(runtime, `DESCRIBE TABLE ${view}`)).rows.map((r) => String(r[0]));
+      for (const column of columns!.matchAll(/`([^`]+)`/g)) {
+        for (const name of column[1]!.split(',').map((c) => c.trim())) {
+          if (name.endsWith('*'))
+            expect(
+              actual.some((a) => a.startsWith(name.slice(0, -1))),
+              `${view}.${name}`,
+            ).toBe(true);
+          else expect(actual, `${view}.${name}`).toContain(name);
+        }
+      }
+    }
   });
 
   it('writes CSV with quoting', async () => {

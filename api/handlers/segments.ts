@@ -13,6 +13,7 @@ import {
 import type { Diagnostic } from '../../engine/segments/diagnostics.ts';
 import { compileSegment, parseSegment } from '../../engine/segments/index.ts';
 import {
+  campaignsNamingSegment,
   cycleDiagnostic,
   deleteSegmentRow,
   findCycle,
@@ -159,6 +160,13 @@ export const updateSegment: Handler<'updateSegment'> = async ({ runtime, workspa
       throw conflict(
         `segments refer to ${JSON.stringify(existing.name)} by name: ${dependents.segments.map((s) => s.name).join(', ')}`,
         [{ path: '/body/name', message: 'cannot change while other segments refer to it' }],
+      );
+    }
+    const campaigns = await campaignsNamingSegment(runtime.pg, workspace.id, existing.name);
+    if (campaigns.length) {
+      throw conflict(
+        `campaign audiences refer to ${JSON.stringify(existing.name)} by name: ${campaigns.map((c) => c.name).join(', ')}`,
+        [{ path: '/body/name', message: 'cannot change while campaign audiences refer to it' }],
       );
     }
     if (await getSegmentByName(runtime.pg, workspace.id, body.name)) {

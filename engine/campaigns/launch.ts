@@ -311,7 +311,9 @@ async function plan(
       });
   }
   const quiet = campaign.settings.quiet_hours;
-  if (quiet && campaign.schedule.type !== 'optimal' && errors.length === 0) {
+  // Shown beside other problems (a review lists them all at once); only a bad schedule has no start.
+  const scheduleOk = !errors.some((e) => e.path.startsWith('/schedule'));
+  if (quiet && campaign.schedule.type !== 'optimal' && scheduleOk) {
     const start = scheduleStart(campaign.schedule, now);
     const held = eligible.filter((c) => quietUntil(start, c.timezone || 'UTC', quiet)).length;
     if (held)

@@ -40,6 +40,8 @@ export interface Goal {
   event: string;
   /** Hours after the send during which a conversion counts. */
   window_hours: number;
+  /** The goal event's property read as revenue; `revenue` when not given. */
+  revenue_property?: string;
 }
 
 export type Schedule =

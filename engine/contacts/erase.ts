@@ -85,7 +85,34 @@ export async function eraseContact(
     [pg.schema],
   );
   const postgresTables: string[] = [];
+  const digits = [...new Set([...phones].map((p) => p.replace(/^\+/, '')))];
+  const hasInbox = await pgTableExists(runtime, 'webhook_inbox');
+  const hasTierLog = await pgTableExists(runtime, 'throttle_portfolio_recipients');
   await pg.transaction(async (tx) => {
+    // Provider payloads name the person by phone (wa_id, from, recipient_id) and carry their messages.
+    // Handled ones are emptied, their hash kept so a replay is still known as one; ones not yet
+    // handled are left to be processed (they may be messages sent after this erase).
+    if (hasInbox && digits.length) {
+      await tx.query(
+        `UPDATE webhook_inbox SET body = '\\x7b7d'::bytea
+          WHERE workspace_id = $1 AND processed_at IS NOT NULL AND body <> '\\x7b7d'::bytea
+            AND EXISTS (SELECT 1 FROM unnest($2::text[]) AS d
+                         WHERE position(convert_to('"' || d || '"', 'UTF8') IN body) > 0
+                            OR position(convert_to('"+' || d || '"', 'UTF8') IN body) > 0)`,
+        [workspaceId, digits],
+      );
+      postgresTables.push('webhook_inbox');
+    }
+    // The tier's rolling 24 h count of unique recipients keeps its size (the provider counted them)
+    // but not the number: a one-way digest stands in for it.
+    if (hasTierLog && phones.size) {
+      await tx.query(
+        `UPDATE throttle_portfolio_recipients SET recipient = 'erased:' || md5(recipient)
+          WHERE recipient = ANY($1::text[])`,
+        [[...phones, ...digits]],
+      );
+      postgresTables.push('throttle_portfolio_recipients');
+    }
     for (const { table_name, scoped } of pgTables.rows) {
       const name = assertIdentifier(table_name, 'table');
       await tx.query(
@@ -100,6 +127,14 @@ export async function eraseContact(
   forgetWorkspaceIdentities(runtime, workspaceId);
   runtime.log.info({ workspaceId, contactId, clickhouseTables, postgresTables }, 'contact erased');
   return { contactId, found: row !== undefined, clickhouseTables, postgresTables };
+}
+
+async function pgTableExists(runtime: Runtime, name: string): Promise<boolean> {
+  const { rows } = await runtime.pg.query<{ present: boolean }>(
+    'SELECT to_regclass($1) IS NOT NULL AS present',
+    [name],
+  );
+  return rows[0]?.present === true;
 }
 
 /**

@@ -8,6 +8,7 @@
  *   failure rate = failed / attempted.
  */
 
+import type { Goal } from '../campaigns/types.ts';
 import type { Runtime } from '../runtime.ts';
 import { isValidTimeZone } from '../workspaces.ts';
 import { listRates, rateFor } from './rates.ts';
@@ -374,7 +375,7 @@ export async function syncCampaignGoals(runtime: Runtime, workspaceId?: string):
   const { rows } = await runtime.pg.query<{
     workspace_id: string;
     id: string;
-    goal: { event: string; window_hours: number } | string;
+    goal: Goal | string;
   }>(
     `SELECT workspace_id, id, goal FROM campaigns WHERE goal IS NOT NULL AND ($1::text IS NULL OR workspace_id = $1)`,
     [workspaceId ?? null],
@@ -397,18 +398,22 @@ export async function syncCampaignGoals(runtime: Runtime, workspaceId?: string):
   const known = new Map(current.map((c) => [`${c.workspace_id}/${c.campaign_id}`, c]));
   let written = 0;
   for (const row of rows) {
-    const goal =
-      typeof row.goal === 'string'
-        ? (JSON.parse(row.goal) as { event: string; window_hours: number })
-        : row.goal;
+    const goal = typeof row.goal === 'string' ? (JSON.parse(row.goal) as Goal) : row.goal;
     if (!goal?.event || !(goal.window_hours > 0)) continue;
     const windowSeconds = Math.round(goal.window_hours * 3600);
+    const revenueProperty = goal.revenue_property || 'revenue';
     const had = known.get(`${row.workspace_id}/${row.id}`);
-    if (had && had.goal_event === goal.event && Number(had.window_seconds) === windowSeconds) continue;
+    if (
+      had &&
+      had.goal_event === goal.event &&
+      Number(had.window_seconds) === windowSeconds &&
+      had.revenue_property === revenueProperty
+    )
+      continue;
     await setCampaignGoal(runtime, row.workspace_id, row.id, {
       event: goal.event,
       windowSeconds,
-      revenueProperty: had?.revenue_property || 'revenue',
+      revenueProperty,
     });
     written++;
   }

@@ -2,6 +2,7 @@ import { newId } from '../ids.ts';
 import type { Sql } from '../stores/postgres.ts';
 import { type SegmentAst, stripLocations, walk } from './ast.ts';
 import type { Diagnostic } from './diagnostics.ts';
+import { parseSegment } from './parser.ts';
 
 /** A named segment as stored. */
 export interface SavedSegment {
@@ -162,7 +163,10 @@ export interface Dependents {
   campaigns: { id: string; name: string }[];
 }
 
-/** Saved segments that refer to this one by name, and campaigns whose audience is this segment. */
+/**
+ * Saved segments that refer to this one by name, and campaigns whose audience is this segment (by id)
+ * or a DSL audience that refers to it by name (`in segment "x"`).
+ */
 export async function segmentDependents(
   sql: Sql,
   workspaceId: string,
@@ -172,18 +176,52 @@ export async function segmentDependents(
     'SELECT id, name FROM segments WHERE workspace_id = $1 AND $2 = ANY(references_segments) ORDER BY name',
     [workspaceId, segment.name],
   );
+  const byId = await campaignRows(sql, "workspace_id = $1 AND audience->>'segment_id' = $2", [
+    workspaceId,
+    segment.id,
+  ]);
+  const byName = await campaignsNamingSegment(sql, workspaceId, segment.name);
+  const campaigns = [...new Map([...byId, ...byName].map((c) => [c.id, c])).values()].sort(
+    (a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id),
+  );
+  return { segments: segments.rows, campaigns };
+}
+
+/** Campaigns whose DSL audience refers to a saved segment by this name: renaming it would break them. */
+export async function campaignsNamingSegment(
+  sql: Sql,
+  workspaceId: string,
+  name: string,
+): Promise<{ id: string; name: string }[]> {
+  // The substring test only narrows the rows; the parsed tree decides.
+  const candidates = await campaignRows(
+    sql,
+    "workspace_id = $1 AND strpos(audience->>'dsl', $2) > 0",
+    [workspaceId, name],
+    ", audience->>'dsl' AS dsl",
+  );
+  return candidates
+    .filter((row) => {
+      const ast = parseSegment(String(row.dsl)).ast;
+      return ast !== undefined && referencedSegments(ast).includes(name);
+    })
+    .map(({ id, name }) => ({ id, name }));
+}
+
+async function campaignRows(
+  sql: Sql,
+  where: string,
+  params: unknown[],
+  extra = '',
+): Promise<{ id: string; name: string; dsl?: string }[]> {
   // Campaigns are another module's table; it may not exist yet in this deployment.
   const exists = await sql.query<{ present: boolean }>(
     "SELECT to_regclass('campaigns') IS NOT NULL AS present",
   );
-  let campaigns: { id: string; name: string }[] = [];
-  if (exists.rows[0]?.present) {
-    const result = await sql.query<{ id: string; name: string }>(
-      `SELECT id::text AS id, name::text AS name FROM campaigns
-        WHERE workspace_id = $1 AND audience->>'segment_id' = $2 ORDER BY name`,
-      [workspaceId, segment.id],
-    );
-    campaigns = result.rows;
-  }
-  return { segments: segments.rows, campaigns };
+  if (!exists.rows[0]?.present) return [];
+  const result = await sql.query<{ id: string; name: string; dsl?: string }>(
+    `SELECT id::text AS id, name::text AS name${extra} FROM campaigns WHERE ${where} ORDER BY name`,
+    params,
+  );
+  return result.rows;
 }

@@ -12,6 +12,7 @@ export async function seedContacts(
     timezone?: string;
     country?: string;
     tags?: string[];
+    lists?: string[];
     attributes?: Record<string, string>;
     consent?: { channel?: string; purpose?: string; status: 'opted_in' | 'opted_out' } | null;
   }[],
@@ -29,6 +30,7 @@ export async function seedContacts(
         timezone: c.timezone ?? 'Asia/Kolkata',
         attr_strings: c.attributes ?? {},
         tags: c.tags ?? [],
+        lists: c.lists ?? [],
         consent: {},
         created_at: now,
         updated_at: now,
