@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_BODY_LIMIT } from '../api/server.ts';
 import { webhookFastPath } from '../api/webhook-fast-path.ts';
 import { storeWebhook, webhookSender } from '../engine/webhooks/index.ts';
+import { createWorkspace } from '../engine/workspaces.ts';
 import { createTestSender, signed } from './helpers/analytics-fixtures.ts';
 import { openTestApi, postgresTargets, type TestApi } from './helpers/runtime.ts';
 import { statusesPayload } from './helpers/whatsapp-payloads.ts';
@@ -228,5 +229,35 @@ describe.each(postgresTargets)('the inbox group commit on $name', ({ url }) => {
       [sender],
     );
     expect(Number(rows[0]!.n)).toBe(0);
+  });
+});
+
+describe.each(postgresTargets)('the inbox without a per-row workspace check on $name', ({ url }) => {
+  let api: TestApi;
+  beforeAll(async () => {
+    api = await openTestApi({ postgresUrl: url });
+  });
+  afterAll(async () => api?.close());
+
+  it("a deleted workspace's inbox rows go with it (a trigger instead of the foreign key)", async () => {
+    const kept = (await webhookSender(
+      api.runtime,
+      await createTestSender(api.runtime, api.workspace.id, 'kept'),
+    ))!;
+    const other = await createWorkspace(api.runtime.pg, { name: 'Gone' });
+    const gone = (await webhookSender(api.runtime, await createTestSender(api.runtime, other.id, 'gone')))!;
+    await Promise.all([
+      storeWebhook(api.runtime, kept, Buffer.from(body('wamid.kept'))),
+      storeWebhook(api.runtime, gone, Buffer.from(body('wamid.gone'))),
+    ]);
+    await api.runtime.pg.query('DELETE FROM workspaces WHERE id = $1', [other.id]);
+    const { rows } = await api.runtime.pg.query<{ workspace_id: string }>(
+      'SELECT workspace_id FROM webhook_inbox ORDER BY id',
+    );
+    expect(rows.map((r) => r.workspace_id)).toEqual([api.workspace.id]);
+    const fk = await api.runtime.pg.query(
+      `SELECT 1 FROM pg_constraint WHERE conrelid = 'webhook_inbox'::regclass AND contype = 'f'`,
+    );
+    expect(fk.rows).toEqual([]);
   });
 });
