@@ -10,3 +10,9 @@ CREATE OR REPLACE FUNCTION webhook_inbox_forget_workspace() RETURNS trigger LANG
 
 CREATE TRIGGER webhook_inbox_forget_workspace AFTER DELETE ON workspaces
   FOR EACH ROW EXECUTE FUNCTION webhook_inbox_forget_workspace();
+
+-- The dedup key compared byte for byte: under the database's default collation (C.UTF-8 here) every
+-- comparison in this index went through strcoll (~5% of the backends' CPU on the INSERT and on the
+-- worker's mark-done UPDATE). Equality, which is all uniqueness asks, is the same.
+DROP INDEX IF EXISTS webhook_inbox_body;
+CREATE UNIQUE INDEX webhook_inbox_body ON webhook_inbox (sender_id COLLATE "C", body_sha256 COLLATE "C");
