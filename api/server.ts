@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, {
@@ -10,11 +11,11 @@ import Fastify, {
 import openapiGlue from 'fastify-openapi-glue';
 import { parse as parseYaml } from 'yaml';
 import type { Runtime } from '../engine/runtime.ts';
-import { NotFoundError, ValidationError } from '../engine/validation.ts';
 import { authenticateKey, type Workspace } from '../engine/workspaces.ts';
 import { handlers } from './handlers/index.ts';
-import { type FieldError, ProblemError } from './problem.ts';
+import { ProblemError, problemFor } from './problem.ts';
 import type { HandlerContext, OperationId } from './types.ts';
+import { webhookFastPath } from './webhook-fast-path.ts';
 
 export const SPEC_PATH = new URL('./openapi.yaml', import.meta.url).pathname;
 
@@ -37,17 +38,30 @@ export function loadSpec(): Record<string, unknown> {
 }
 
 export async function buildServer(runtime: Runtime, options: ServerOptions = {}): Promise<FastifyInstance> {
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  // Provider webhook POSTs are served by node:http before Fastify sees them (see webhook-fast-path.ts);
+  // the server is otherwise set up as Fastify sets up its own.
+  const fastWebhook = webhookFastPath(runtime, bodyLimit);
   const app = Fastify({
     loggerInstance: (options.logger === false ? undefined : runtime.log.child({ component: 'api' })) as
       | FastifyBaseLogger
       | undefined,
-    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    bodyLimit,
+    serverFactory: (handler, settings) => {
+      const server = createServer((request, response) => {
+        if (!fastWebhook(request, response)) handler(request, response);
+      });
+      if (typeof settings.keepAliveTimeout === 'number') server.keepAliveTimeout = settings.keepAliveTimeout;
+      if (typeof settings.requestTimeout === 'number') server.requestTimeout = settings.requestTimeout;
+      if (typeof settings.connectionTimeout === 'number') server.setTimeout(settings.connectionTimeout);
+      return server;
+    },
     ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: false, strict: false } },
   });
   const spec = loadSpec();
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const problem = toProblem(error, request);
+    const problem = problemFor(error, request.url);
     if (problem.status >= 500) request.log.error({ err: error }, 'request failed');
     void reply.status(problem.status).type('application/problem+json').send(problem);
   });
@@ -123,93 +137,4 @@ export async function buildServer(runtime: Runtime, options: ServerOptions = {})
     },
   });
   return app;
-}
-
-function toProblem(error: FastifyError & { errors?: unknown[] }, request: FastifyRequest) {
-  const base = { instance: request.url };
-  if (error instanceof ProblemError) {
-    return {
-      type: error.type,
-      title: error.title,
-      status: error.status,
-      detail: error.message,
-      errors: error.errors,
-      ...base,
-    };
-  }
-  // Engine errors: input the domain refuses (every problem, with its path), or a missing thing.
-  if (error instanceof ValidationError) {
-    return {
-      type: 'https://chorus.dev/problems/validation',
-      title: 'Unprocessable Content',
-      status: 422,
-      detail: error.message,
-      errors: error.errors,
-      ...base,
-    };
-  }
-  if (error instanceof NotFoundError) {
-    return { type: 'about:blank', title: 'Not Found', status: 404, detail: error.message, ...base };
-  }
-  if (error.validation) {
-    const errors: FieldError[] = error.validation.map((v) => {
-      const params = v.params as Record<string, unknown>;
-      const extra =
-        typeof params.missingProperty === 'string'
-          ? `/${params.missingProperty}`
-          : typeof params.additionalProperty === 'string'
-            ? `/${params.additionalProperty}`
-            : '';
-      const message =
-        typeof params.additionalProperty === 'string' ? 'is not a known field' : (v.message ?? 'is invalid');
-      return {
-        path: `/${error.validationContext ?? 'body'}${v.instancePath}${extra}`,
-        message,
-        code: v.keyword,
-      };
-    });
-    return {
-      type: 'https://chorus.dev/problems/validation',
-      title: 'Bad Request',
-      status: 400,
-      detail: errors.map((e) => `${e.path} ${e.message}`).join('; '),
-      errors,
-      ...base,
-    };
-  }
-  // Errors raised by a security handler arrive wrapped by fastify-openapi-glue.
-  const securityError = error.errors?.find((e): e is ProblemError => e instanceof ProblemError);
-  if (securityError || error.statusCode === 401) {
-    return {
-      type: 'https://chorus.dev/problems/unauthorized',
-      title: 'Unauthorized',
-      status: 401,
-      detail: securityError?.message ?? 'missing or invalid bearer key',
-      ...base,
-    };
-  }
-  const status =
-    error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
-  if (status >= 500) {
-    return {
-      type: 'about:blank',
-      title: 'Internal Server Error',
-      status,
-      detail: 'unexpected error',
-      ...base,
-    };
-  }
-  const titles: Record<number, string> = {
-    400: 'Bad Request',
-    404: 'Not Found',
-    413: 'Content Too Large',
-    415: 'Unsupported Media Type',
-  };
-  return {
-    type: 'about:blank',
-    title: titles[status] ?? 'Bad Request',
-    status,
-    detail: error.message,
-    ...base,
-  };
 }

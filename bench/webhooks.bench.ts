@@ -144,15 +144,19 @@ async function runBench() {
   let close: () => Promise<void>;
   if (production) {
     // Each process names its Postgres connections, so the bench can read their backends' CPU.
+    // BENCH_CPU_PROF=dir: V8 CPU profiles of the API and the worker process, written when they end.
+    const profiled = process.env.BENCH_CPU_PROF
+      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+      : [];
     const named = (role: string) => {
       const url = new URL(process.env.DATABASE_URL!);
       url.searchParams.set('application_name', `${schema}_${role}`);
       return { ...process.env, BENCH_PG_SCHEMA: schema, DATABASE_URL: url.toString() };
     };
-    const worker = fork(self, ['--role', 'worker'], { env: named('worker') });
+    const worker = fork(self, ['--role', 'worker'], { env: named('worker'), execArgv: profiled });
     children.push(worker);
     const senderId = await ask<string>(worker, {}, 'senderId');
-    const api = fork(self, ['--role', 'api'], { env: named('api') });
+    const api = fork(self, ['--role', 'api'], { env: named('api'), execArgv: profiled });
     children.push(api);
     const port = await ask<number>(api, {}, 'port');
     target = {

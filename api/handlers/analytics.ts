@@ -9,6 +9,7 @@ import {
   metricsBreakdown,
   putRate,
 } from '../../engine/metrics/index.ts';
+import type { Runtime } from '../../engine/runtime.ts';
 import { isCompleteJsonObject } from '../../engine/webhooks/body.ts';
 import { inboxStats, storeWebhook, webhookSender } from '../../engine/webhooks/inbox.ts';
 import {
@@ -28,15 +29,20 @@ export const verifyWhatsappWebhook: Handler<'verifyWhatsappWebhook'> = async ({ 
   return { status: 200, body: query['hub.challenge'], contentType: 'text/plain' };
 };
 
-export const receiveWhatsappWebhook: Handler<'receiveWhatsappWebhook'> = async ({
-  runtime,
-  params,
-  request,
-}) => {
-  const raw = request.body;
+/**
+ * A provider's POST: the signature checked on the raw bytes, the body checked to be one whole JSON
+ * object, then the payload made durable in the inbox. Shared by the Fastify route and the node:http
+ * fast path (api/webhook-fast-path.ts), so both answer alike.
+ */
+export async function acceptWhatsappWebhook(
+  runtime: Runtime,
+  senderId: string,
+  raw: unknown,
+  headers: Record<string, string | string[] | undefined>,
+): Promise<{ status: 'stored' | 'duplicate' }> {
   if (!Buffer.isBuffer(raw)) throw badRequest('expected a JSON body');
-  const sender = await webhookSender(runtime, params.sender_id);
-  if (!sender?.app_secret || !verifyWebhookSignature(raw, request.headers, sender.app_secret)) {
+  const sender = await webhookSender(runtime, senderId);
+  if (!sender?.app_secret || !verifyWebhookSignature(raw, headers, sender.app_secret)) {
     throw unauthorized('bad or missing X-Hub-Signature-256');
   }
   // A signed body that is not one whole JSON object (cut short, say) cannot be processed; say so
@@ -46,8 +52,17 @@ export const receiveWhatsappWebhook: Handler<'receiveWhatsappWebhook'> = async (
   }
   const stored = await storeWebhook(runtime, sender, raw);
   // No wake-up per request: the loop polls, so a storm is processed in large batches, not one by one.
-  return { status: 200, body: { status: stored.duplicate ? 'duplicate' : 'stored' } };
-};
+  return { status: stored.duplicate ? 'duplicate' : 'stored' };
+}
+
+export const receiveWhatsappWebhook: Handler<'receiveWhatsappWebhook'> = async ({
+  runtime,
+  params,
+  request,
+}) => ({
+  status: 200,
+  body: await acceptWhatsappWebhook(runtime, params.sender_id, request.body, request.headers),
+});
 
 export const getWebhookInbox: Handler<'getWebhookInbox'> = async ({ runtime, workspace }) => ({
   status: 200,

@@ -11,7 +11,15 @@ export interface SqlResult<T> {
 
 /** What Chorus code needs of Postgres; the same on PGlite and on a real server. */
 export interface Sql {
-  query<T = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<SqlResult<T>>;
+  /**
+   * `options.name` makes it a named prepared statement on a server (parsed and planned once per
+   * connection, for hot statements); the same name must always carry the same text. PGlite ignores it.
+   */
+  query<T = Record<string, unknown>>(
+    text: string,
+    params?: readonly unknown[],
+    options?: { name?: string },
+  ): Promise<SqlResult<T>>;
   /**
    * Bulk append with COPY: `rows` is COPY text (tab-separated, `\N` for NULL, fields escaped with
    * `copyText`). Present on PGlite, where it costs a fraction of an `INSERT ... SELECT FROM unnest`
@@ -65,19 +73,27 @@ async function openServer(url: string, schema: string): Promise<PostgresStore> {
     options: `-c search_path=${schema}`,
   });
   pool.on('error', () => {}); // idle client errors surface on the next query instead
-  const run = async <T>(client: pg.Pool | pg.PoolClient, text: string, params?: readonly unknown[]) => {
-    const r = await client.query(text, params as unknown[] | undefined);
+  const run = async <T>(
+    client: pg.Pool | pg.PoolClient,
+    text: string,
+    params?: readonly unknown[],
+    options?: { name?: string },
+  ) => {
+    const values = params as unknown[] | undefined;
+    const r = await (options?.name
+      ? client.query({ name: options.name, text, values })
+      : client.query(text, values));
     return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
   };
   return {
     mode: 'server',
     schema,
-    query: (text, params) => run(pool, text, params),
+    query: (text, params, options) => run(pool, text, params, options),
     async transaction(fn) {
       const client = await pool.connect();
       try {
         await client.query('BEGIN');
-        const result = await fn({ query: (text, params) => run(client, text, params) });
+        const result = await fn({ query: (text, params, options) => run(client, text, params, options) });
         await client.query('COMMIT');
         return result;
       } catch (error) {

@@ -134,6 +134,8 @@ async function insertGroup(runtime: Runtime, group: Pending[]): Promise<void> {
      ON CONFLICT (sender_id, body_sha256) DO NOTHING
      RETURNING id, sender_id, body_sha256`,
     values,
+    // One statement text per group size: prepared once per connection, not parsed and planned per group.
+    { name: `webhook_inbox_insert_${firsts.length}` },
   );
   const inserted = new Map(rows.map((row) => [`${row.sender_id}\u0000${row.body_sha256}`, String(row.id)]));
   for (const [key, list] of unique) {
