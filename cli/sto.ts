@@ -16,6 +16,15 @@ function parseDate(value: string | undefined, flag: string): Date | undefined {
   return date;
 }
 
+/** A whole number in [min, max] from a flag, or a clear error (Number('abc') is NaN, which the model would carry). */
+function parseCount(value: string | undefined, flag: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < min || n > max)
+    throw new Error(`${flag} must be a whole number from ${min} to ${max}, got ${value}`);
+  return n;
+}
+
 function parseQuiet(value: string): QuietHours | null {
   if (value === 'none') return null;
   const match = /^(\d{1,2})-(\d{1,2})$/.exec(value);
@@ -48,7 +57,7 @@ export function registerStoCommands(program: Command): void {
           try {
             const result = await fitSendTime(runtime, options.workspace, {
               until: parseDate(options.until, '--until'),
-              lookbackDays: options.lookbackDays ? Number(options.lookbackDays) : undefined,
+              lookbackDays: parseCount(options.lookbackDays, '--lookback-days', 7, 730),
               cohort: options.cohort as CohortKind | undefined,
               onProgress: (step) => bar.update(FIT_STEPS.indexOf(step), { step }),
             });
@@ -89,10 +98,10 @@ export function registerStoCommands(program: Command): void {
         await withRuntime(async (runtime) => {
           const { fit: _fit, ...report } = await evaluateSendTime(runtime, options.workspace, {
             until: parseDate(options.until, '--until'),
-            testDays: Number(options.testDays),
-            lookbackDays: options.lookbackDays ? Number(options.lookbackDays) : undefined,
+            testDays: parseCount(options.testDays, '--test-days', 1, 365),
+            lookbackDays: parseCount(options.lookbackDays, '--lookback-days', 7, 730),
             quietHours: options.quiet === undefined ? undefined : parseQuiet(options.quiet),
-            bootstrap: Number(options.bootstrap),
+            bootstrap: parseCount(options.bootstrap, '--bootstrap', 1, 100_000),
           });
           if (options.save) await saveEvaluation(runtime, report);
           print(options.json ? report : formatEvaluation(report));
@@ -175,13 +184,16 @@ export function registerStoCommands(program: Command): void {
         seed: string;
       }) => {
         await withRuntime(async (runtime) => {
-          const population = simulatedPopulation(options.seed, Number(options.contacts));
+          const population = simulatedPopulation(
+            options.seed,
+            parseCount(options.contacts, '--contacts', 1, 10_000_000)!,
+          );
           const bar = new SingleBar({ format: 'history [{bar}] {value}/{total} contacts', hideCursor: true });
           bar.start(population.length, 0);
           const written = await writeSimulatedHistory(runtime, population, {
             workspaceId: options.workspace,
             until: parseDate(options.until, '--until') ?? new Date(),
-            days: Number(options.days),
+            days: parseCount(options.days, '--days', 1, 730)!,
             sendChance: Number(options.sendChance),
             quietHours: (await getStoSettings(runtime.pg, options.workspace)).quietHours ?? {
               start: 21,

@@ -173,6 +173,44 @@ describe.skipIf(Boolean(skipReason))('campaign dashboard in headless Chromium', 
     await page.close();
   });
 
+  it('refreshes a live campaign by itself: new sends appear without a reload', async () => {
+    // Sends dated tomorrow: the last send is not yet 15 minutes old, so the campaign counts as live.
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+    const fixture = { workspaceId: api.workspace.id, campaignId: 'cmp_live', seed: 9, days: 1 };
+    await seedCampaignFixture(api.runtime, {
+      ...fixture,
+      sends: 300,
+      launchedAt: `${tomorrow}T00:00:00.000Z`,
+    });
+    const token = await mint('cmp_live');
+    const { page, errors } = await openPage('/dashboards/campaigns/cmp_live', token);
+    const attempted = () => page.textContent('.tile[data-metric="attempted"] .tile-value');
+    expect(
+      await page.evaluate(
+        () => (window as unknown as { chorusDashboard: { live: boolean } }).chorusDashboard.live,
+      ),
+    ).toBe(true);
+    expect(await page.textContent('#status')).toContain('live');
+    expect(await attempted()).toBe('300');
+    // The same campaign grows to 700 sends (the first 300 are the same rows again).
+    await seedCampaignFixture(api.runtime, {
+      ...fixture,
+      sends: 700,
+      launchedAt: `${tomorrow}T00:00:00.000Z`,
+    });
+    await page.waitForFunction(
+      () => document.querySelector('.tile[data-metric="attempted"] .tile-value')?.textContent === '700',
+      undefined,
+      { timeout: 30_000 },
+    );
+    const refreshes = await page.evaluate(
+      () => (window as unknown as { chorusDashboard: { refreshes: number } }).chorusDashboard.refreshes,
+    );
+    expect(refreshes).toBeGreaterThanOrEqual(1);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it('shows a clear message, and no data, without a valid token', async () => {
     const page = await browser.newPage();
     await page.goto(`${origin}/dashboards/campaigns/cmp_spring#token=cdt1.forged.token`);

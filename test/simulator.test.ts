@@ -236,6 +236,42 @@ describe('simulator webhooks', () => {
   });
 });
 
+describe('simulator opt-outs inside WhatsApp', () => {
+  it('user_preferences webhooks use only fields of the facts page shape', async () => {
+    const hook = await receiver();
+    const sim = await startSimulator({
+      seed: 'prefs',
+      tier: 'TIER_100K',
+      appSecret: SECRET,
+      webhookUrl: hook.url,
+      templates,
+      clock: { manual: true, start: START },
+      recipientRates: { notOnWhatsApp: 0, stoppedMarketing: 0 },
+      webhooks: { lateRate: 0, duplicateRate: 0, outOfOrderRate: 0 },
+      numbers: [{ id: '1500', throughputMps: 1000 }],
+    });
+    try {
+      for (const [i, to] of phones(3000, 80_000).entries()) {
+        sim.sim.send('1500', sendBody(to, `u${i}`, 'promo'), undefined);
+        if (i % 900 === 899) await sim.advance(1_000);
+      }
+      await sim.advance(30 * HOUR);
+      const preferences = hook.received.filter(
+        (r) => r.body.entry[0]!.changes[0]!.field === 'user_preferences',
+      );
+      expect(preferences.length).toBeGreaterThan(0);
+      const facts = fixtureShape('user-preferences');
+      for (const r of preferences)
+        for (const [path, type] of shape(r.body)) expect([path, facts.get(path)]).toEqual([path, type]);
+      const events = preferences.flatMap((r) => parseWhatsAppWebhook(r.raw));
+      for (const e of events) expect(e).toMatchObject({ kind: 'user_preference', value: 'stop' });
+    } finally {
+      await sim.close();
+      await hook.close();
+    }
+  });
+});
+
 describe('simulator limits at the stated rates', () => {
   let sim: RunningSimulator;
   beforeAll(async () => {
@@ -357,6 +393,40 @@ describe('simulator limits at the stated rates', () => {
     } finally {
       await tiered.close();
       await hook.close();
+    }
+  });
+});
+
+describe('simulator portfolio tier', () => {
+  it('numbers of one portfolio share its messaging tier; another portfolio counts apart', async () => {
+    const sim = await startSimulator({
+      seed: 'portfolio',
+      appSecret: SECRET,
+      templates,
+      clock: { manual: true, start: START },
+      recipientRates: { notOnWhatsApp: 0, stoppedMarketing: 0 },
+      numbers: [
+        { id: '3100', throughputMps: 1000, portfolioId: 'pf_shared' },
+        { id: '3101', throughputMps: 1000, portfolioId: 'pf_shared' },
+        { id: '3102', throughputMps: 1000, portfolioId: 'pf_other' },
+      ],
+    });
+    try {
+      const users = phones(300, 60_000);
+      for (const to of users.slice(0, 150)) sim.sim.send('3100', sendBody(to, 'a'), undefined);
+      // A user already messaged from the portfolio's other number is not new.
+      for (const to of users.slice(100, 200)) sim.sim.send('3101', sendBody(to, 'b'), undefined);
+      expect(sim.sim.numberState('3100')?.uniqueUsers24h).toBe(200);
+      expect(sim.sim.numberState('3101')?.uniqueUsers24h).toBe(200);
+      expect(sim.counts.over_tier ?? 0).toBe(0);
+      for (const to of users.slice(200, 270)) sim.sim.send('3101', sendBody(to, 'c'), undefined);
+      // TIER_250 is the portfolio's: 20 of those went over it, though 3101 alone messaged 170.
+      expect(sim.counts.over_tier).toBe(20);
+      for (const to of users.slice(0, 100)) sim.sim.send('3102', sendBody(to, 'd'), undefined);
+      expect(sim.sim.numberState('3102')?.uniqueUsers24h).toBe(100);
+      expect(sim.counts.over_tier).toBe(20);
+    } finally {
+      await sim.close();
     }
   });
 });

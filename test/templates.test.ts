@@ -515,6 +515,102 @@ describe.each(postgresTargets)('templates on $name', ({ url }) => {
     expect(rendered).toEqual({ type: 'text', body: 'Hi Li, your plan Basic renews soon.' });
   });
 
+  it('media and buttons content for other channels fill the same variables and go out through the adapter', async () => {
+    const media = await create({
+      name: 'photo_note',
+      language: 'en',
+      category: 'MARKETING',
+      channel: 'whatsapp',
+      content: {
+        type: 'media',
+        media_type: 'image',
+        link: 'https://cdn.example.com/a.png',
+        caption: 'For {{name}}',
+      },
+      variables: { 'text.name': { attribute: 'first_name', fallback: 'you' } },
+    });
+    expect(media.statusCode).toBe(201);
+    const buttons = await create({
+      name: 'session_buttons',
+      language: 'en',
+      category: 'MARKETING',
+      content: {
+        type: 'buttons',
+        header: 'Hi {{name}}',
+        text: 'Your plan {{plan}} renews soon. Keep it?',
+        footer: 'Chorus',
+        buttons: [
+          { id: 'keep', title: 'Keep' },
+          { id: 'stop', title: 'Stop' },
+        ],
+      },
+      variables: {
+        'header.name': { attribute: 'first_name', fallback: 'there' },
+        'text.plan': { attribute: 'plan', fallback: 'Basic' },
+      },
+    });
+    expect(buttons.statusCode).toBe(201);
+    const contact = { attributes: { first_name: 'Li', plan: 'Pro' } };
+    const renderedMedia = renderTemplate(media.json(), contact);
+    expect(renderedMedia).toEqual({
+      type: 'media',
+      mediaType: 'image',
+      link: 'https://cdn.example.com/a.png',
+      caption: 'For Li',
+    });
+    const renderedButtons = renderTemplate(buttons.json(), contact);
+    expect(renderedButtons).toEqual({
+      type: 'buttons',
+      header: 'Hi Li',
+      body: 'Your plan Pro renews soon. Keep it?',
+      footer: 'Chorus',
+      buttons: [
+        { id: 'keep', title: 'Keep' },
+        { id: 'stop', title: 'Stop' },
+      ],
+    });
+    // Session messages: the provider takes them inside the customer-service window the reply opened.
+    const adapter = new WhatsAppAdapter({
+      baseUrl: sim.url,
+      apiVersion: 'v23.0',
+      phoneNumberId: '5000',
+      accessToken: 'tok',
+      appSecret: 'app-secret',
+    });
+    sim.sim.inbound('5000', '+919812349999', 'hi');
+    for (const content of [renderedMedia, renderedButtons])
+      expect(await adapter.send({ sendId: 's_free', to: '+919812349999', content })).toMatchObject({
+        class: 'accepted',
+      });
+  });
+
+  it('a bad update is refused at its path and leaves the stored template as it was', async () => {
+    const created = await create({ ...order, name: 'update_target' });
+    expect(created.statusCode).toBe(201);
+    const id = created.json().id;
+    const before = (await api.app.inject({ url: `/v1/templates/${id}`, headers: api.auth })).json();
+    for (const [change, path] of [
+      [{ body: '{{1}}, your order has shipped today' }, '/body/body'],
+      [
+        { variables: { ...order.variables, 'body.1': { attribute: 'favourite_colour', example: 'x' } } },
+        '/body/variables/body.1/attribute',
+      ],
+      [{ name: 'Update Target' }, '/body/name'],
+    ] as const) {
+      const response = await api.app.inject({
+        method: 'PUT',
+        url: `/v1/templates/${id}`,
+        headers: api.auth,
+        payload: { ...order, name: 'update_target', ...change },
+      });
+      expect(response.statusCode).toBe(422);
+      expect(response.json().errors.map((e: { path: string }) => e.path)).toContain(path);
+    }
+    const after = (await api.app.inject({ url: `/v1/templates/${id}`, headers: api.auth })).json();
+    expect(after).toEqual(before);
+    await api.app.inject({ method: 'DELETE', url: `/v1/templates/${id}`, headers: api.auth });
+  });
+
   it('deletes, at the provider too', async () => {
     const list = (await api.app.inject({ url: '/v1/templates', headers: api.auth })).json().data;
     const submitted = list.find((t: { name: string }) => t.name === 'weekend_note');
