@@ -194,7 +194,8 @@ try {
         fileName: 'contacts.csv',
         bytesTotal: csvBytes,
         onProgress: (j) => {
-          if (j.rows_processed % 100_000 < 5_000) process.stdout.write(`  ${label}: ${j.rows_processed} rows\n`);
+          if (j.rows_processed % 100_000 < 5_000)
+            process.stdout.write(`  ${label}: ${j.rows_processed} rows\n`);
         },
       });
       const csvSeconds = (performance.now() - csvStart) / 1000;
