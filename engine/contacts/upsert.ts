@@ -227,13 +227,21 @@ export async function upsertContacts(
       : stableId('ct', workspace.id, 'phone', n.phone!.e164);
   // Stable ids are read too: a write that stored the contact but not its identities is then recognised.
   const newIds = normalized.map(newIdFor); // a hash each: computed once per input
-  const candidates = [...identities.map((r) => r.contact_id), ...newIds];
-  // Bulk calls look for which candidates exist first (cheap), then read only those in full.
-  const stored = await loadContactRows(
-    ch,
-    workspace.id,
-    candidates.length > 200 ? await storedContactIds(ch, workspace.id, candidates) : candidates,
-  );
+  // A stable id is only used by an input none of whose keys were found, so only those are candidates.
+  const unmatched = newIds.filter((_, i) => {
+    const n = normalized[i]!;
+    return !(
+      (n.externalId !== undefined && idByKey.has(`external_id:${n.externalId}`)) ||
+      (n.phone && idByKey.has(`phone:${n.phone.e164}`))
+    );
+  });
+  const found = identities.map((r) => r.contact_id);
+  // Bulk calls look for which unmatched ids exist first (cheap), then read only those in full. Ids
+  // found through identities are read in full directly: a re-import finds them all and skips the check.
+  const stored = await loadContactRows(ch, workspace.id, [
+    ...found,
+    ...(unmatched.length > 200 ? await storedContactIds(ch, workspace.id, unmatched) : unmatched),
+  ]);
 
   const original = new Map<string, string>();
   const state = new Map<string, Contact>();
