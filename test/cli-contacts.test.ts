@@ -5,27 +5,9 @@ import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { registerCommands } from '../cli/commands.ts';
+import { chorus } from './helpers/cli.ts';
 
-// The CLI runs in this process (spawning one Node per command is slow on a loaded machine);
-// each command opens and closes the stores, as it does from a shell.
 const dataDir = mkdtempSync(join(tmpdir(), 'chorus-cli-'));
-
-async function chorus(...args: string[]): Promise<string> {
-  const program = new Command().name('chorus').exitOverride();
-  registerCommands(program);
-  let out = '';
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk: string) => {
-    out += chunk;
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    await program.parseAsync(['node', 'chorus', ...args]);
-  } finally {
-    process.stdout.write = write;
-  }
-  return out;
-}
 
 describe('chorus CLI: contacts, attributes, import', () => {
   const saved = { ...process.env };

@@ -1,30 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerCommands } from '../cli/commands.ts';
+import { chorus } from './helpers/cli.ts';
 
 // `chorus sto simulate | fit | evaluate` as a user runs them: the fit on demand, the evaluation as a
-// table and as JSON, and bad numbers refused before any work. In this process, like test/cli-contacts.
+// table and as JSON, and bad numbers refused before any work, run in this process.
 const dataDir = mkdtempSync(join(tmpdir(), 'chorus-cli-sto-'));
-
-async function chorus(...args: string[]): Promise<string> {
-  const program = new Command().name('chorus').exitOverride();
-  registerCommands(program);
-  let out = '';
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk: string) => {
-    out += chunk;
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    await program.parseAsync(['node', 'chorus', ...args]);
-  } finally {
-    process.stdout.write = write;
-  }
-  return out;
-}
 
 describe('chorus sto', () => {
   const saved = { ...process.env };
