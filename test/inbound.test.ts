@@ -150,6 +150,47 @@ describe.each(postgresTargets)('inbound messages and opt-outs on $name', ({ url 
     expect(found.get('+5511987654321')).toBeTruthy();
   });
 
+  it('a payload still unprocessed at erase time does not bring the erased contact back', async () => {
+    const gone = '+919811111111';
+    const stays = '+919822222222';
+    const { ids } = await upsertContacts(api.runtime, { id: ws, default_region: 'IN' }, [{ phone: gone }]);
+    // One payload naming both people arrives before the erase and waits in the inbox.
+    const body = JSON.stringify(
+      messagesPayload([
+        { id: 'wamid.e1', from: gone, timestamp: T0, text: 'my data' },
+        { id: 'wamid.e2', from: stays, timestamp: T0, text: 'hello' },
+      ]),
+    );
+    const stored = await api.app.inject({
+      method: 'POST',
+      url: `/webhooks/whatsapp/${sender}`,
+      payload: body,
+      headers: signed(body),
+    });
+    expect(stored.statusCode).toBe(200);
+    await api.app.inject({ method: 'DELETE', url: `/v1/contacts/${ids[0]}`, headers: api.auth });
+    const report = await processInbox(api.runtime, { retryDelayMs: () => 0 });
+    expect(report).toMatchObject({ failed: false, messages: 1 });
+    expect((await findContactIdsByPhone(api.runtime, ws, [gone])).size).toBe(0);
+    expect((await findContactIdsByPhone(api.runtime, ws, [stays])).size).toBe(1);
+    const events = await api.runtime.ch.rows<{ event_id: string }>(
+      `SELECT event_id FROM ${api.runtime.ch.database}.events
+        WHERE workspace_id = {ws:String} AND event_id IN ('wamid.e1', 'wamid.e2')`,
+      { ws },
+    );
+    expect(events).toEqual([{ event_id: 'wamid.e2' }]);
+    // Once handled, the payload is emptied like any handled payload naming the person.
+    const { rows } = await api.runtime.pg.query<{ body: string; erased_phones: string[] | null }>(
+      `SELECT convert_from(body, 'UTF8') AS body, erased_phones FROM webhook_inbox
+        WHERE body_sha256 = encode(sha256(convert_to($1, 'UTF8')), 'hex')`,
+      [body],
+    );
+    expect(rows).toEqual([{ body: '{}', erased_phones: null }]);
+    // A message after the erase is a new one: it makes a new contact, as any first message does.
+    await deliver(messagesPayload([{ id: 'wamid.e3', from: gone, timestamp: T0 + 60, text: 'back' }]));
+    expect((await findContactIdsByPhone(api.runtime, ws, [gone])).size).toBe(1);
+  });
+
   it('STOP opts out once, sends the confirmation once; a sentence containing stop does not', async () => {
     const patched = await api.app.inject({
       method: 'PATCH',

@@ -1,5 +1,6 @@
 import type { Runtime } from '../runtime.ts';
 import { assertIdentifier } from '../stores/clickhouse.ts';
+import { batchesSettled } from '../webhooks/batches-in-flight.ts';
 import { forgetWorkspaceIdentities } from './identity-cache.ts';
 import { loadContactRows } from './store.ts';
 
@@ -62,6 +63,25 @@ export async function eraseContact(
       { ws: workspaceId, id: contactId, recipients },
     );
   }
+  // Payloads not yet processed that name the person were received before this erase: they are marked
+  // so the processor drops what they say about these phones and empties them once handled (else an
+  // inbound message in one would create the contact again). On a PostgreSQL server this statement
+  // waits for any batch holding such a payload to commit; on PGlite, for this process's batch in
+  // flight. Either way that batch's writes land before the deletes below.
+  const digits = [...new Set([...phones].map((p) => p.replace(/^\+/, '')))];
+  const hasInbox = await pgTableExists(runtime, 'webhook_inbox');
+  if (hasInbox && digits.length) {
+    await pg.query(
+      `UPDATE webhook_inbox
+          SET erased_phones = ARRAY(SELECT DISTINCT unnest(coalesce(erased_phones, '{}') || $2::text[]))
+        WHERE workspace_id = $1 AND processed_at IS NULL
+          AND EXISTS (SELECT 1 FROM unnest($2::text[]) AS d
+                       WHERE position(convert_to('"' || d || '"', 'UTF8') IN body) > 0
+                          OR position(convert_to('"+' || d || '"', 'UTF8') IN body) > 0)`,
+      [workspaceId, digits],
+    );
+    await batchesSettled(runtime);
+  }
   // Cached identities must not route new events to the erased contact (cleared again at the end, for
   // any event batch that resolved it while the deletes ran).
   forgetWorkspaceIdentities(runtime, workspaceId);
@@ -85,13 +105,11 @@ export async function eraseContact(
     [pg.schema],
   );
   const postgresTables: string[] = [];
-  const digits = [...new Set([...phones].map((p) => p.replace(/^\+/, '')))];
-  const hasInbox = await pgTableExists(runtime, 'webhook_inbox');
   const hasTierLog = await pgTableExists(runtime, 'throttle_portfolio_recipients');
   await pg.transaction(async (tx) => {
     // Provider payloads name the person by phone (wa_id, from, recipient_id) and carry their messages.
-    // Handled ones are emptied, their hash kept so a replay is still known as one; ones not yet
-    // handled are left to be processed (they may be messages sent after this erase).
+    // Handled ones are emptied, their hash kept so a replay is still known as one; pending ones were
+    // marked above (a payload that arrives after this erase is a new message, processed as any).
     if (hasInbox && digits.length) {
       await tx.query(
         `UPDATE webhook_inbox SET body = '\\x7b7d'::bytea

@@ -4,6 +4,7 @@ import { repairMessageRollup } from '../metrics/rollup.ts';
 import type { Runtime } from '../runtime.ts';
 import type { Sql } from '../stores/postgres.ts';
 import { type ApplyReport, applyWebhookEvents, type WebhookSource } from './apply.ts';
+import { trackBatch } from './batches-in-flight.ts';
 import { defaultInboundEffects, type InboundEffects } from './effects.ts';
 
 /** Turns one stored payload into normalized events; throws when the body cannot be read. */
@@ -48,6 +49,8 @@ interface InboxRow {
   attempts: number;
   /** How many leasable rows the lease found, before the byte budget cut them. */
   candidates: number | string;
+  /** Phones (digits) erased while this payload waited: their events are dropped. */
+  erased_phones: string[] | null;
 }
 
 export const defaultRetryDelayMs = (attempts: number) =>
@@ -92,8 +95,9 @@ export async function processInbox(runtime: Runtime, options: ProcessOptions = {
     seconds: options.leaseSeconds ?? 120,
   };
   while (options.maxBatches === undefined || report.batches < options.maxBatches) {
-    const more = await withLeasedBatch(runtime, lease, (rows, sql) =>
-      processBatch(runtime, rows, sql, options, report),
+    const more = await trackBatch(
+      runtime,
+      withLeasedBatch(runtime, lease, (rows, sql) => processBatch(runtime, rows, sql, options, report)),
     );
     if (!more) break;
   }
@@ -115,10 +119,8 @@ async function processBatch(
   const dead: { id: string; error: string }[] = [];
   for (const row of rows) {
     try {
-      const events = parse(
-        row.channel,
-        Buffer.from(row.body.buffer, row.body.byteOffset, row.body.byteLength),
-      );
+      let events = parse(row.channel, Buffer.from(row.body.buffer, row.body.byteOffset, row.body.byteLength));
+      if (row.erased_phones?.length) events = withoutPhones(events, new Set(row.erased_phones));
       parsed.push({
         id: row.id,
         source: { workspaceId: row.workspace_id, senderId: row.sender_id },
@@ -167,6 +169,16 @@ async function processBatch(
   return true;
 }
 
+/** A payload's events without those about the given phones (digits, with or without the +). */
+function withoutPhones(events: WebhookEvent[], phones: Set<string>): WebhookEvent[] {
+  const erased = (phone: string) => phones.has(phone.replace(/^\+/, ''));
+  return events.filter((event) => {
+    if (event.kind === 'status' || event.kind === 'user_preference') return !erased(event.recipient);
+    if (event.kind === 'message') return !erased(event.from);
+    return true;
+  });
+}
+
 interface Lease {
   limit: number;
   bytes: number;
@@ -208,7 +220,7 @@ async function withLeasedBatch(
       const { rows } = await tx.query<InboxRow>(
         `${LEASABLE}
          SELECT w.id, w.workspace_id, w.sender_id, w.channel, w.body, w.attempts + 1 AS attempts,
-                leased.candidates
+                leased.candidates, w.erased_phones
            FROM webhook_inbox AS w JOIN leased USING (id) ORDER BY w.id`,
         [lease.limit, lease.bytes],
       );
@@ -221,7 +233,8 @@ async function withLeasedBatch(
     `${LEASABLE}
      UPDATE webhook_inbox AS w SET claimed_until = now() + make_interval(secs => $3), attempts = w.attempts + 1
        FROM leased WHERE w.id = leased.id
-     RETURNING w.id, w.workspace_id, w.sender_id, w.channel, w.body, w.attempts, leased.candidates`,
+     RETURNING w.id, w.workspace_id, w.sender_id, w.channel, w.body, w.attempts, leased.candidates,
+               w.erased_phones`,
     [lease.limit, lease.bytes, lease.seconds],
   );
   if (!rows.length) return false;
@@ -270,7 +283,10 @@ async function markDone(
   await sql.query(
     `UPDATE webhook_inbox AS w
         SET processed_at = now(), outcome = CASE WHEN v.error IS NULL THEN 'ok' ELSE 'dead' END,
-            events = v.events, last_error = v.error
+            events = v.events, last_error = v.error,
+            -- a payload naming an erased person is emptied once handled, as the erase does to handled ones
+            body = CASE WHEN w.erased_phones IS NULL THEN w.body ELSE '\\x7b7d'::bytea END,
+            erased_phones = NULL
        FROM unnest($1::bigint[], $2::int[], $3::text[]) AS v(id, events, error)
       WHERE w.id = v.id AND w.id = ANY($1::bigint[])`,
     [ids, events, errors],
