@@ -12,6 +12,7 @@ import {
   updateMemberships,
   upsertContacts,
 } from '../engine/contacts/index.ts';
+import type { ContactInput } from '../engine/contacts/types.ts';
 import { stableId } from '../engine/ids.ts';
 import { ValidationError } from '../engine/validation.ts';
 import { createWorkspace, type Workspace } from '../engine/workspaces.ts';
@@ -278,6 +279,41 @@ describe.each(postgresTargets)('contacts on $name', ({ url }) => {
     expect(result.ids[0]).toBe(result.ids[1]);
     expect(result.created).toBe(1);
     expect((await getContact(runtime, ws.id, result.ids[0]!))?.tags).toEqual(['x', 'y']);
+  });
+
+  it('a bulk re-upsert leaves what the same input produced, and re-applies it to contacts changed since', async () => {
+    const inputs = Array.from({ length: 600 }, (_, i) => ({
+      external_id: `bulk-${i}`,
+      phone: `+9198770${String(i).padStart(5, '0')}`,
+      attributes: { plan: i % 2 ? 'free' : 'pro' },
+      tags: ['bulk'],
+      consent: [{ channel: 'whatsapp', purpose: 'marketing', status: 'opted_in', source: 'csv' }],
+    })) as ContactInput[];
+    const first = await upsertContacts(runtime, ws, inputs);
+    expect(first).toMatchObject({ created: 600, updated: 0, unchanged: 0 });
+    const again = await upsertContacts(runtime, ws, inputs);
+    expect(again).toEqual({ ids: first.ids, created: 0, updated: 0, unchanged: 600 });
+    const digests = await runtime.ch.rows<{ n: string }>(
+      `SELECT count() AS n FROM ${runtime.ch.database}.contacts FINAL
+        WHERE workspace_id = {ws:String} AND external_id LIKE 'bulk-%' AND input_hash != ''`,
+      { ws: ws.id },
+    );
+    expect(Number(digests[0]!.n)).toBe(600);
+    // Changed since, other ways: an attribute (a small upsert), consent (an opt-out), a tag removed.
+    const [a, b, c] = first.ids as [string, string, string];
+    await upsertContacts(runtime, ws, [{ external_id: 'bulk-0', attributes: { plan: 'gold' } }]);
+    await recordConsent(runtime, ws.id, b, [
+      { channel: 'whatsapp', purpose: 'marketing', status: 'opted_out', source: 'STOP' },
+    ]);
+    await updateMemberships(runtime, ws.id, [c], { removeTags: ['bulk'] });
+    // The same inputs again, one of them twice in the batch (never left unread).
+    const third = await upsertContacts(runtime, ws, [...inputs, inputs[5]!]);
+    expect(third).toMatchObject({ created: 0, updated: 3, unchanged: 597 });
+    const [ca, cb, cc] = await getContacts(runtime, ws.id, [a, b, c]);
+    expect(ca!.attributes.plan).toBe('pro');
+    expect(cb!.consent['whatsapp.marketing']).toBe('opted_in');
+    expect(cc!.tags).toEqual(['bulk']);
+    expect(await upsertContacts(runtime, ws, inputs)).toMatchObject({ updated: 0, unchanged: 600 });
   });
 
   it('upsert is idempotent for any batch (property)', async () => {

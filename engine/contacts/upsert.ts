@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { type ConsentChange, validateConsent, writeConsent } from '../consent/records.ts';
 import { stableId } from '../ids.ts';
 import type { Runtime } from '../runtime.ts';
@@ -17,6 +18,7 @@ import { normalizePhones } from './phone-pool.ts';
 import {
   CONTACT_TSV_COLUMNS,
   contactToTsv,
+  latestInputHashes,
   loadContactRows,
   nextVersion,
   rowToContact,
@@ -200,7 +202,7 @@ export async function upsertContacts(
   // Bulk calls parse their phones on worker threads (see phone-pool.ts).
   const phoneResults = options.phones
     ? await options.phones
-    : inputs.length >= 500
+    : inputs.length >= BULK_INPUTS
       ? await bulkPhones(inputs, workspace.default_region)
       : undefined;
   const normalized = inputs.map((input, i) =>
@@ -235,7 +237,32 @@ export async function upsertContacts(
       (n.phone && idByKey.has(`phone:${n.phone.e164}`))
     );
   });
-  const found = identities.map((r) => r.contact_id);
+  // Bulk calls: a contact that only one input of the batch names, by keys that all lead to it, and
+  // whose latest version this very input produced (same digest) is left as it is without reading its
+  // row: applying an input again to what it produced changes nothing (values set again, tags and
+  // lists already there, consent already in that state). Any other write since (API, consent,
+  // memberships) stored another digest or none, so such a contact goes the full way.
+  const inputHashes = inputs.length >= BULK_INPUTS ? inputs.map((input) => inputHash(workspace, input)) : [];
+  const skipped = new Map<number, string>(); // input index -> its contact id
+  if (inputHashes.length && identities.length) {
+    const inputsPerId = new Map<string, number>();
+    const target: (string | undefined)[] = normalized.map((n, i) => {
+      const byExternal = n.externalId !== undefined ? idByKey.get(`external_id:${n.externalId}`) : undefined;
+      const byPhone = n.phone ? idByKey.get(`phone:${n.phone.e164}`) : undefined;
+      const id = byExternal ?? byPhone ?? newIds[i]!;
+      inputsPerId.set(id, (inputsPerId.get(id) ?? 0) + 1);
+      const allKeysLead = (n.externalId === undefined || byExternal === id) && (!n.phone || byPhone === id);
+      return allKeysLead ? id : undefined;
+    });
+    const candidates = target.filter((id): id is string => id !== undefined && inputsPerId.get(id) === 1);
+    const hashes = await latestInputHashes(ch, workspace.id, candidates);
+    target.forEach((id, i) => {
+      if (id !== undefined && inputsPerId.get(id) === 1 && hashes.get(id) === inputHashes[i])
+        skipped.set(i, id);
+    });
+  }
+  const skippedIds = new Set(skipped.values());
+  const found = identities.map((r) => r.contact_id).filter((id) => !skippedIds.has(id));
   // Bulk calls look for which unmatched ids exist first (cheap), then read only those in full. Ids
   // found through identities are read in full directly: a re-import finds them all and skips the check.
   const stored = await loadContactRows(ch, workspace.id, [
@@ -256,7 +283,14 @@ export async function upsertContacts(
 
   const ids: string[] = [];
   const consentWrites: { contactId: string; change: ConsentChange }[] = [];
+  // The digest of the input last applied to each contact, stored with the version it produces.
+  const hashById = new Map<string, string>();
   normalized.forEach((n, i) => {
+    const skippedId = skipped.get(i);
+    if (skippedId !== undefined) {
+      ids.push(skippedId);
+      return;
+    }
     const at = `${path}${pointer(i)}`;
     const byExternal = n.externalId !== undefined ? idByKey.get(`external_id:${n.externalId}`) : undefined;
     const byPhone = n.phone ? idByKey.get(`phone:${n.phone.e164}`) : undefined;
@@ -321,6 +355,7 @@ export async function upsertContacts(
     if (next.external_id) idByKey.set(`external_id:${next.external_id}`, id);
     if (next.phone) idByKey.set(`phone:${next.phone}`, id);
     for (const change of n.consent) consentWrites.push({ contactId: id, change });
+    if (inputHashes.length) hashById.set(id, inputHashes[i]!);
     state.set(id, next);
     ids.push(id);
   });
@@ -347,6 +382,10 @@ export async function upsertContacts(
   let updated = 0;
   let unchanged = 0;
   for (const id of new Set(ids)) {
+    if (skippedIds.has(id)) {
+      unchanged++;
+      continue;
+    }
     const contact = state.get(id)!;
     const before = original.get(id);
     // A new contact has nothing to compare with: its content key is not built.
@@ -357,7 +396,7 @@ export async function upsertContacts(
     if (before === undefined) created++;
     else updated++;
     contact.updated_at = nowIso;
-    contactLines += contactToTsv(contact, schema, version);
+    contactLines += contactToTsv(contact, schema, version, hashById.get(id));
     const keys = originalKeys.get(id);
     const identity = (kind: string, value: string, deleted: 0 | 1) => {
       identityLines += `${ws}\t${kind}\t${tsv(value)}\t${tsv(id)}\t${version}\t${deleted}\n`;
@@ -384,6 +423,20 @@ export async function upsertContacts(
   if (tags.length) await registerNames(runtime, 'tags', workspace.id, tags);
   if (lists.length) await registerNames(runtime, 'lists', workspace.id, lists);
   return { ids, created, updated, unchanged };
+}
+
+/** Calls at least this big are bulk: phones parsed on workers, inputs digested (see `inputHash`). */
+const BULK_INPUTS = 500;
+
+/**
+ * What a re-import compares: the input as given (an import builds it the same way from the same row
+ * and mapping) and the region its phone is read in. 128 bits of SHA-256.
+ */
+function inputHash(workspace: Pick<Workspace, 'default_region'>, input: ContactInput): string {
+  return createHash('sha256')
+    .update(`${workspace.default_region}\u0000${JSON.stringify(input)}`)
+    .digest('base64url')
+    .slice(0, 22);
 }
 
 /**
