@@ -316,6 +316,73 @@ describe.each(postgresTargets)('contacts on $name', ({ url }) => {
     expect(await upsertContacts(runtime, ws, inputs)).toMatchObject({ updated: 0, unchanged: 600 });
   });
 
+  it('bulk upserts (which may leave contacts unread) end where the same inputs sent small end (property)', async () => {
+    // Two workspaces get the same operations: in one every upsert is bulk (padded with 500 filler
+    // contacts, so digests are stored and compared), in the other the same inputs go as small calls,
+    // which never skip. The contacts the operations name must end the same in both.
+    const fillers = Array.from({ length: 500 }, (_, i) => ({ external_id: `filler-${i}`, tags: ['f'] }));
+    const input = fc.record({
+      external_id: fc.constantFrom('q1', 'q2', 'q3'),
+      attributes: fc.record(
+        { age: fc.integer({ min: 0, max: 3 }), plan: fc.constantFrom('free', 'pro') },
+        { requiredKeys: [] },
+      ),
+      tags: fc.subarray(['t1', 't2']),
+      consent: fc.option(
+        fc
+          .constantFrom('opted_in', 'opted_out')
+          .map((status) => [{ channel: 'whatsapp', purpose: 'marketing', status, source: 'csv' }]),
+        { nil: undefined },
+      ),
+    });
+    const operation = fc.oneof(
+      fc.record({ upsert: fc.array(input, { minLength: 1, maxLength: 4 }) }),
+      fc.record({ optOut: fc.constantFrom('q1', 'q2', 'q3') }),
+      fc.record({ untag: fc.constantFrom('q1', 'q2', 'q3') }),
+    );
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(operation, { minLength: 1, maxLength: 6 }), async (operations) => {
+        run++;
+        const bulk = await createWorkspace(runtime.pg, { name: `Bulk ${run}`, defaultRegion: 'IN' });
+        const small = await createWorkspace(runtime.pg, { name: `Small ${run}`, defaultRegion: 'IN' });
+        for (const workspace of [bulk, small])
+          await defineAttributes(runtime.pg, workspace.id, [
+            { name: 'plan', type: 'string' },
+            { name: 'age', type: 'number' },
+          ]);
+        const idOf = async (workspace: Workspace, key: string) =>
+          (await upsertContacts(runtime, workspace, [{ external_id: key }])).ids[0]!;
+        for (const op of operations) {
+          if ('upsert' in op) {
+            const inputs = op.upsert as ContactInput[];
+            await upsertContacts(runtime, bulk, [...inputs, ...fillers]);
+            await upsertContacts(runtime, small, inputs);
+          } else
+            for (const workspace of [bulk, small]) {
+              const id = await idOf(workspace, 'optOut' in op ? op.optOut : op.untag);
+              if ('optOut' in op)
+                await recordConsent(runtime, workspace.id, id, [
+                  { channel: 'whatsapp', purpose: 'marketing', status: 'opted_out', source: 'STOP' },
+                ]);
+              else await updateMemberships(runtime, workspace.id, [id], { removeTags: ['t1'] });
+            }
+        }
+        for (const key of ['q1', 'q2', 'q3']) {
+          const [a] = await getContacts(runtime, bulk.id, [await idOf(bulk, key)]);
+          const [b] = await getContacts(runtime, small.id, [await idOf(small, key)]);
+          const content = (c: typeof a) => ({
+            attributes: c!.attributes,
+            tags: c!.tags,
+            consent: c!.consent,
+          });
+          expect(content(a), key).toEqual(content(b));
+        }
+      }),
+      { numRuns: 12 },
+    );
+  });
+
   it('upsert is idempotent for any batch (property)', async () => {
     await fc.assert(
       fc.asyncProperty(
