@@ -174,6 +174,6 @@ export function appendedVersion(
   patch: Partial<ContactRow>,
   version: bigint,
 ): Record<string, unknown> {
-  // Not written by a bulk upsert's input: no input digest (see sql/clickhouse/0111).
+  // Not written by a bulk upsert's input: no input digest (see sql/clickhouse/0112).
   return { ...row, ...patch, version: version.toString(), deleted: 0, input_hash: '' };
 }
