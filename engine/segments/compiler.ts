@@ -121,9 +121,9 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
   const messages: Scan = { aggregates: [], filters: [] };
   /** Raw events of the contacts whose latest event is after now, for `last seen` (see lastSeenSql). */
   const late: Scan = { aggregates: [], filters: [] };
-  const messageStatuses = new Set<string>();
-  /** Per message condition, the sends whose statuses it needs (OR-ed into the statuses scan). */
-  const statusSends: string[] = [];
+  /** Per action whose status set is narrowed, the sends of each condition whose statuses it needs. */
+  const statusSends: Partial<Record<MessageCondition['action'], string[]>> = {};
+  const messageActions = new Set<MessageCondition['action']>();
   /** Lower bounds of the `last seen` conditions answered from contact_activity (undefined: none). */
   const activityLowers: (Date | undefined)[] = [];
   let eventConditions = 0;
@@ -524,34 +524,30 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
   };
 
   const messageSql = (expr: MessageCondition): string => {
-    const reached: Record<MessageCondition['action'], string> = {
-      received: `(s.outcome = 'accepted' OR hasAny(st.statuses, ['sent', 'delivered', 'read', 'replied']))`,
-      read: `hasAny(st.statuses, ['read', 'replied'])`,
-      replied: `has(st.statuses, 'replied')`,
-      failed: `(s.outcome = 'failed' OR has(st.statuses, 'failed'))`,
-    };
-    for (const status of STATUSES_OF[expr.action]) messageStatuses.add(status);
     const name = expr.target.type === 'any' ? undefined : params.string(expr.target.name);
-    const target = (prefix: string) =>
+    const target =
       expr.target.type === 'campaign'
-        ? `${prefix}campaign_name = ${name}`
+        ? `campaign_name = ${name}`
         : expr.target.type === 'template'
-          ? `${prefix}template_name = ${name}`
+          ? `template_name = ${name}`
           : '1';
-    const bounds = boundsOf(expr.window);
-    const window = (column: string) => boundsSql(bounds, column);
+    const window = boundsSql(boundsOf(expr.window), 'sent_at');
     // The sends this condition counts, as a row filter of the sends scan (OR-ed over conditions).
-    const own = [target(''), window('sent_at')].filter((part) => part !== '1');
+    const own = [target, window].filter((part) => part !== '1');
     messages.filters.push({ sql: own.length ? `(${own.join(' AND ')})` : '1' });
-    // The sends whose statuses this condition reads: those its own outcome does not decide.
-    const undecided = UNDECIDED_BY_OUTCOME[expr.action];
-    const needsStatuses = undecided ? [...own, undecided] : own;
-    statusSends.push(needsStatuses.length ? `(${needsStatuses.join(' AND ')})` : '1');
-    const count = agg(
-      messages,
-      'm',
-      `countIf(${reached[expr.action]} AND ${target('s.')} AND ${window('s.sent_at')})`,
-    );
+    // Whether a send's message reached a status is a membership test of its message id in the set
+    // of messages with such a status by now (one set per action, built once per query).
+    const restrict = SET_RESTRICTED_BY_OUTCOME[expr.action];
+    if (restrict) (statusSends[expr.action] ??= []).push([...own, restrict].join(' AND '));
+    messageActions.add(expr.action);
+    const member = `provider_message_id IN ${setMarker(expr.action)}`;
+    const reached: Record<MessageCondition['action'], string> = {
+      received: `(outcome = 'accepted' OR ${member})`,
+      read: member,
+      replied: member,
+      failed: `(outcome = 'failed' OR ${member})`,
+    };
+    const count = agg(messages, 'm', `countIf(${[reached[expr.action], ...own].join(' AND ')})`);
     return `(${countTest(count, expr.count)})`;
   };
 
@@ -662,32 +658,37 @@ LEFT JOIN (
 ) AS l ON l.contact_key = ${contactKey}`;
   }
   if (messages.aggregates.length) {
-    // Only the sends some condition counts, and only the statuses some condition tests, are read.
+    // Only the sends some condition counts are read; each action's statuses are one set of message
+    // ids (statuses of this workspace up to now), narrowed for `received` to the sends whose own
+    // outcome does not decide it (refused ones: a few percent), so the set stays small.
     const filters = dedupe(messages.filters.map((f) => f.sql));
     const sendsWhere = `workspace_id = ${ws} AND sent_at <= ${nowSql}${filters.includes('1') ? '' : ` AND (${filters.join(' OR ')})`}`;
-    const statusFilters = dedupe(statusSends);
-    const statusesOf = `workspace_id = ${ws} AND sent_at <= ${nowSql}${statusFilters.includes('1') ? '' : ` AND (${statusFilters.join(' OR ')})`}`;
-    const statuses = params.add([...messageStatuses].sort(), 'Array(String)');
+    const sets = new Map<string, string>();
+    for (const action of [...messageActions].sort()) {
+      const statuses = params.add(STATUSES_OF[action], 'Array(String)');
+      const narrowed = statusSends[action];
+      const narrow = narrowed
+        ? `
+        AND provider_message_id IN (SELECT provider_message_id FROM ${db}.sends
+          WHERE workspace_id = ${ws} AND sent_at <= ${nowSql} AND (${dedupe(narrowed).join(' OR ')}))`
+        : '';
+      sets.set(
+        setMarker(action),
+        `(
+      SELECT provider_message_id FROM ${db}.message_statuses
+      WHERE workspace_id = ${ws} AND provider_message_id != '' AND ts <= ${nowSql} AND has(${statuses}, status)${narrow})`,
+      );
+    }
+    let aggregates = messages.aggregates.join(',\n    ');
+    for (const [marker, set] of sets) aggregates = aggregates.replaceAll(marker, set);
+    // FINAL without merging across partitions: a send's rows share its sent_at, so its month.
     from += `
 LEFT JOIN (
-  SELECT cityHash64(s.contact_id) AS contact_key, ${messages.aggregates.join(',\n    ')}
-  FROM (
-    SELECT contact_id, campaign_name, template_name, outcome, sent_at, provider_message_id
-    FROM ${db}.sends FINAL
-    WHERE ${sendsWhere}
-  ) AS s
-  LEFT JOIN (
-    SELECT provider_message_id, groupUniqArray(status) AS statuses
-    FROM ${db}.message_statuses
-    WHERE workspace_id = ${ws} AND provider_message_id != '' AND ts <= ${nowSql} AND has(${statuses}, status)${
-      statusFilters.includes('1')
-        ? ''
-        : `
-      AND provider_message_id IN (SELECT provider_message_id FROM ${db}.sends WHERE ${statusesOf})`
-    }
-    GROUP BY provider_message_id
-  ) AS st ON st.provider_message_id = s.provider_message_id
+  SELECT cityHash64(contact_id) AS contact_key, ${aggregates}
+  FROM ${db}.sends FINAL
+  WHERE ${sendsWhere}
   GROUP BY contact_key
+  SETTINGS do_not_merge_across_partitions_select_final = 1
 ) AS m ON m.contact_key = ${contactKey}`;
   }
   const fullWhere = `c.workspace_id = ${ws} AND c.deleted = 0 AND ${where}`;
@@ -730,14 +731,18 @@ function jsonProperty(key: string) {
 
 /**
  * Sends whose own outcome already decides an action need no status lookup: an accepted send is
- * received, a refused one failed.
+ * received. The `received` status set is narrowed to the other sends (refused ones are few, while
+ * nearly every message has a `sent` status); the other actions' sets are small without narrowing.
  */
-const UNDECIDED_BY_OUTCOME: Record<MessageCondition['action'], string | undefined> = {
+const SET_RESTRICTED_BY_OUTCOME: Record<MessageCondition['action'], string | undefined> = {
   received: `outcome != 'accepted'`,
-  failed: `outcome != 'failed'`,
+  failed: undefined,
   read: undefined,
   replied: undefined,
 };
+
+/** A stand-in for an action's status set in an aggregate, replaced once every condition is known. */
+const setMarker = (action: MessageCondition['action']) => `__status_set_${action}__`;
 
 /** The provider statuses each message action tests (besides the send's own outcome). */
 const STATUSES_OF: Record<MessageCondition['action'], string[]> = {
