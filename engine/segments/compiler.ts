@@ -538,7 +538,10 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     // Whether a send's message reached a status is a membership test of its message id in the set
     // of messages with such a status by now (one set per action, built once per query).
     const restrict = SET_RESTRICTED_BY_OUTCOME[expr.action];
-    if (restrict) (statusSends[expr.action] ??= []).push([...own, restrict].join(' AND '));
+    if (restrict) {
+      statusSends[expr.action] ??= [];
+      statusSends[expr.action]!.push([...own, restrict].join(' AND '));
+    }
     messageActions.add(expr.action);
     const member = `provider_message_id IN ${setMarker(expr.action)}`;
     const reached: Record<MessageCondition['action'], string> = {
