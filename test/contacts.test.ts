@@ -489,7 +489,9 @@ describe.each(postgresTargets)('contacts on $name', ({ url }) => {
     ]);
     // The event fed the per-contact summary segments read (migration 0111); the erase must reach it.
     expect(
-      await runtime.ch.rows(`SELECT name FROM ${db}.events_by_contact WHERE contact_id = {id:String}`, { id }),
+      await runtime.ch.rows(`SELECT name FROM ${db}.events_by_contact WHERE contact_id = {id:String}`, {
+        id,
+      }),
     ).toEqual([{ name: 'app_open' }]);
     await runtime.ch.insert('sends', [
       {

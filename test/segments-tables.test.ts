@@ -15,7 +15,7 @@ const PROPERTIES: Record<string, unknown>[] = [
   { amount: 120, currency: 'INR', items: 2 },
   { amount: '150', currency: 'USD', note: null, coupon: true },
   { meta: { amount: 999, currency: 'EUR' }, amount: -0.5, label: 'say "amount":250 \\ {' },
-  { 'we"ird\\key': 7, 'ключ': 'значение', big: 1e21, tiny: 1.5e-7, empty: '' },
+  { 'we"ird\\key': 7, ключ: 'значение', big: 1e21, tiny: 1.5e-7, empty: '' },
   { list: [1, 2], amount: 12345678901234 },
   {},
 ];
