@@ -139,7 +139,15 @@ const setupSegments = async (runtime: Runtime): Promise<string> => {
 /** Waits until background merges have settled, so timings do not include a merge storm. */
 const settle = async (runtime: Runtime) => {
   const db = runtime.ch.database;
-  for (const table of ['events', 'events_daily', 'contact_activity', 'contacts', 'sends', 'message_statuses'])
+  for (const table of [
+    'events',
+    'events_daily',
+    'events_by_contact',
+    'contact_activity',
+    'contacts',
+    'sends',
+    'message_statuses',
+  ])
     await runtime.ch.command(`OPTIMIZE TABLE ${db}.${table} FINAL`);
 };
 
@@ -238,8 +246,13 @@ for (const { contacts, days } of SIZES) {
       };
       const auto = compileSegment(dsl, schema, options).compiled!;
       row.auto_path =
-        [auto.plan.rollup ? 'rollup' : '', auto.plan.activity ? 'activity' : ''].filter(Boolean).join('+') ||
-        'raw';
+        [
+          auto.plan.rollup ? 'rollup' : '',
+          auto.plan.summary ? 'summary' : '',
+          auto.plan.activity ? 'activity' : '',
+        ]
+          .filter(Boolean)
+          .join('+') || 'raw';
       // `auto` (what counts, previews and snapshots run) always; the forced paths where they differ.
       const paths: EventPath[] = ['auto'];
       for (const path of ['raw', 'rollup'] as const) {

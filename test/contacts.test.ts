@@ -590,6 +590,12 @@ describe.each(postgresTargets)('contacts on $name', ({ url }) => {
         properties: '{}',
       },
     ]);
+    // The event fed the per-contact summary segments read (migration 0111); the erase must reach it.
+    expect(
+      await runtime.ch.rows(`SELECT name FROM ${db}.events_by_contact WHERE contact_id = {id:String}`, {
+        id,
+      }),
+    ).toEqual([{ name: 'app_open' }]);
     await runtime.ch.insert('sends', [
       {
         workspace_id: ws.id,
@@ -654,6 +660,7 @@ describe.each(postgresTargets)('contacts on $name', ({ url }) => {
         'events',
         'sends',
         'contact_activity',
+        'events_by_contact',
         'message_statuses',
       ]),
     );
@@ -665,6 +672,7 @@ describe.each(postgresTargets)('contacts on $name', ({ url }) => {
       'event_ids',
       'sends',
       'contact_activity',
+      'events_by_contact',
     ]) {
       const rows = await runtime.ch.rows(`SELECT * FROM ${db}.${table} WHERE contact_id = {id:String}`, {
         id,

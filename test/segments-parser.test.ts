@@ -234,18 +234,50 @@ describe('compiled SQL and parameters (snapshots)', () => {
   });
 
   it('the rollup answers whole days; property filters and sequences stay raw', () => {
-    expect(compile('did "purchase" in last 30 days').compiled!.plan).toMatchObject({ rollup: true });
-    expect(compile('did "purchase" in last 1 day').compiled!.plan).toMatchObject({ rollup: false });
+    expect(compile('did "purchase" at least 2 times in last 30 days').compiled!.plan).toMatchObject({
+      rollup: true,
+    });
+    expect(compile('did "purchase" at least 2 times in last 1 day').compiled!.plan).toMatchObject({
+      rollup: false,
+    });
     expect(compile('did "purchase" where amount > 1 in last 30 days').compiled!.plan).toMatchObject({
       rollup: false,
     });
     expect(compile('did "a" then "b" within 7 days').compiled!.plan).toMatchObject({ rollup: false });
-    const forced = compileSegment('did "purchase" in last 30 days', SCHEMA, {
+    const forced = compileSegment('did "purchase" at least 2 times in last 30 days', SCHEMA, {
       workspaceId: 'w',
       now: NOW,
       path: 'raw',
     });
     expect(forced.compiled!.plan.rollup).toBe(false);
+  });
+
+  it('did, did not, first and last did, and all-time counts read one row per contact and name', () => {
+    for (const text of [
+      'did "purchase"',
+      'did "purchase" exactly 2 times',
+      'did "purchase" in last 30 days',
+      'did "purchase" since 2026-01-01',
+      'did not "app_open" in last 14 days',
+      'did "app_open" at most 0 times in last 14 days',
+      'first did "purchase" in last 7 days',
+      'first did "purchase" between 2026-01-01 and 2026-02-01',
+      'last did "purchase" more than 60 days ago',
+      'last did "purchase" in last 60 days',
+    ]) {
+      expect(compile(text).compiled!.plan, text).toMatchObject({ summary: true, events: false });
+      const raw = compileSegment(text, SCHEMA, { workspaceId: 'w', now: NOW, path: 'raw' }).compiled!;
+      expect(raw.plan, text).toMatchObject({ summary: false, events: true });
+    }
+    for (const text of [
+      'did "purchase" at least 2 times in last 30 days',
+      'did "purchase" between 2026-01-01 and 2026-02-01',
+      'did "purchase" where amount > 1',
+      'first did "purchase" where amount > 1 in last 7 days',
+    ])
+      expect(compile(text).compiled!.plan, text).toMatchObject({ summary: false });
+    // Contacts with events after `now` (a past now) are read from raw events by the late scan.
+    expect(compile('did "purchase"').compiled!.sql).toContain('last_event_at > {p1:');
   });
 
   it('last seen in a window reaching now reads contact_activity, except on the raw path', () => {

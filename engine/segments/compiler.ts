@@ -48,7 +48,15 @@ export interface CompiledSql {
   sql: string;
   params: Record<string, unknown>;
   /** What the query reads, for tests and benchmarks. */
-  plan: { events: boolean; rollup: boolean; activity: boolean; messages: boolean; eventConditions: number };
+  plan: {
+    events: boolean;
+    rollup: boolean;
+    /** events_by_contact: count, first and last time per contact and event name. */
+    summary: boolean;
+    activity: boolean;
+    messages: boolean;
+    eventConditions: number;
+  };
 }
 
 export class CompileError extends Error {}
@@ -121,9 +129,13 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
   const messages: Scan = { aggregates: [], filters: [] };
   /** Raw events of the contacts whose latest event is after now, for `last seen` (see lastSeenSql). */
   const late: Scan = { aggregates: [], filters: [] };
-  const messageStatuses = new Set<string>();
-  /** Per message condition, the sends whose statuses it needs (OR-ed into the statuses scan). */
-  const statusSends: string[] = [];
+  /** events_by_contact (one row per contact and event name), on every path but the forced `raw`. */
+  const summary: Scan = { aggregates: [], filters: [] };
+  const summaryColumns = new Map<string, string>();
+  const summaryNames = new Map<string, string>();
+  /** Per action whose status set is narrowed, the sends of each condition whose statuses it needs. */
+  const statusSends: Partial<Record<MessageCondition['action'], string[]>> = {};
+  const messageActions = new Set<MessageCondition['action']>();
   /** Lower bounds of the `last seen` conditions answered from contact_activity (undefined: none). */
   const activityLowers: (Date | undefined)[] = [];
   let eventConditions = 0;
@@ -279,7 +291,8 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     if (expr.kind === 'and' || expr.kind === 'or')
       return `(${expr.items.map(propertySql).join(` ${expr.kind.toUpperCase()} `)})`;
     if (expr.kind === 'not') return `NOT ${propertySql(expr.item)}`;
-    const json = jsonProperty(params.string(expr.property));
+    const key = params.string(expr.property);
+    const json = jsonProperty(key);
     if (expr.op === 'is-set' || expr.op === 'is-not-set') {
       const present = `(${json.present} AND NOT (${json.isString} AND ${json.string} = ''))`;
       return expr.op === 'is-set' ? present : `NOT ${present}`;
@@ -293,9 +306,10 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
             ? expr.from
             : undefined;
     const kind = literal?.type === 'number' ? 'number' : literal?.type === 'boolean' ? 'boolean' : 'string';
-    const present = kind === 'number' ? json.isNumber : kind === 'boolean' ? json.isBool : json.isString;
-    const value = kind === 'number' ? json.number : kind === 'boolean' ? json.bool : json.string;
-    return `(${present} AND ${valuePredicate(expr, kind, value, value)})`;
+    if (kind === 'boolean') return `(${json.isBool} AND ${valuePredicate(expr, kind, json.bool, json.bool)})`;
+    // Numbers and strings from the typed maps materialized at ingest (migration 0110).
+    const typed = kind === 'number' ? numberProperty(key) : stringProperty(key);
+    return `(${typed.present} AND ${valuePredicate(expr, kind, typed.value, typed.value)})`;
   };
   const eventMatch = (event: string, where: PropertyExpr | undefined): { sql: string; name: string } => {
     const name = params.string(event);
@@ -391,9 +405,70 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
   };
 
   // ---- behaviour ----
+  // ---- events_by_contact: all-time count, first and last time per contact and name ----
+  /** One summary column of an event name (shared by the conditions on that name). */
+  const summaryColumn = (event: string, column: 'count' | 'first' | 'last'): string => {
+    const key = `${column}|${event}`;
+    let ref = summaryColumns.get(key);
+    if (!ref) {
+      let name = summaryNames.get(event);
+      if (!name) {
+        name = params.string(event);
+        summaryNames.set(event, name);
+        summary.filters.push({ sql: '', name });
+      }
+      const expr =
+        column === 'count'
+          ? `sumIf(events, name = ${name})`
+          : column === 'first'
+            ? `minIf(first_ts, name = ${name})`
+            : `maxIf(last_ts, name = ${name})`;
+      ref = agg(summary, 'k', expr);
+      summaryColumns.set(key, ref);
+    }
+    return ref;
+  };
+  /**
+   * The summary holds every event ever stored, `now` or not. A contact whose last event of the name
+   * is after `now` (a past `now`) is answered from its raw events instead, read by the `late` scan
+   * (contacts whose latest event is after now; empty when `now` is the present).
+   */
+  const lateAgg = (event: string, bounds: Bounds, expr: (cond: string) => string): string => {
+    const name = params.string(event);
+    late.filters.push(rowFilter(name, bounds));
+    return agg(late, 'l', expr(`name = ${name} AND ${boundsSql(bounds, 'ts')}`));
+  };
+  /** Some event of the name in a window reaching now (or all history), or undefined. */
+  const summaryExists = (event: string, window: Window | undefined): string | undefined => {
+    if (path === 'raw') return undefined;
+    if (window && window.kind !== 'in-last' && window.kind !== 'since') return undefined;
+    const bounds = boundsOf(window);
+    const count = summaryColumn(event, 'count');
+    const last = summaryColumn(event, 'last');
+    const late = lateAgg(event, bounds, (cond) => `countIf(${cond})`);
+    const inWindow = bounds.lower ? ` AND ${boundsSql({ lower: bounds.lower }, last)}` : '';
+    return `if(${last} > ${nowSql}, ${late} > 0, ${count} > 0${inWindow})`;
+  };
+
   const eventSql = (expr: EventCondition): string => {
     eventConditions++;
     const bounds = boundsOf(expr.window);
+    if (!expr.where && path !== 'raw') {
+      const { op, value } = expr.count;
+      if (!expr.window) {
+        // All history: the stored count, or the raw count for a contact with events after now.
+        const last = summaryColumn(expr.event, 'last');
+        const late = lateAgg(expr.event, {}, (cond) => `countIf(${cond})`);
+        const count = `if(${last} > ${nowSql}, ${late}, ${summaryColumn(expr.event, 'count')})`;
+        return `(${countTest(count, expr.count)})`;
+      }
+      const exists = op === 'at-least' && value === 1;
+      const none = value === 0 && (op === 'exactly' || op === 'at-most');
+      if (exists || none) {
+        const found = summaryExists(expr.event, expr.window);
+        if (found) return exists ? `(${found})` : `(NOT ${found})`;
+      }
+    }
     if (!expr.where) return `(${countTest(countAndTimes(expr.event, bounds, {}).count, expr.count)})`;
     const match = eventMatch(expr.event, expr.where);
     events.filters.push(rowFilter(match.name, bounds));
@@ -404,6 +479,20 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
   const eventTimeSql = (expr: EventTimeCondition): string => {
     eventConditions++;
     const window = expr.window;
+    if (!expr.where && path !== 'raw' && window) {
+      const count = summaryColumn(expr.event, 'count');
+      if (expr.which === 'first') {
+        // The first event ever is the first one up to now, unless it is after now (then none is).
+        const first = summaryColumn(expr.event, 'first');
+        return `(${count} > 0 AND ${first} <= ${nowSql} AND ${windowSql(window, first)})`;
+      }
+      if (window.kind !== 'in-last' && window.kind !== 'since') {
+        const last = summaryColumn(expr.event, 'last');
+        const lateCount = lateAgg(expr.event, {}, (cond) => `countIf(${cond})`);
+        const lateLast = lateAgg(expr.event, {}, (cond) => `maxIf(ts, ${cond})`);
+        return `(if(${last} > ${nowSql}, ${lateCount} > 0 AND ${windowSql(window, lateLast)}, ${count} > 0 AND ${windowSql(window, last)}))`;
+      }
+    }
     // The last event falls in a window that reaches now exactly when some event does (and the first
     // event falls in an open-ended past window exactly when some event does): a plain windowed count.
     const reachesNow = window && (window.kind === 'in-last' || window.kind === 'since');
@@ -448,17 +537,20 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
       );
       return `(${distinct} ${expr.op} ${value})`;
     }
-    const json = jsonProperty(key);
-    const numeric = `${base} AND ${json.isNumber}`;
-    const number = json.number;
-    const count = agg(events, 'e', `countIf(${numeric})`);
+    const { present, value: number } = numberProperty(key);
+    const numeric = `${base} AND ${present}`;
     switch (expr.fn) {
       case 'sum':
-        return `(${agg(events, 'e', `sumIf(${number}, ${numeric})`)} ${expr.op} ${value})`;
-      case 'avg':
+        // An event without the number adds the map's default, 0: no presence test needed.
+        return `(${agg(events, 'e', `sumIf(${number}, ${base})`)} ${expr.op} ${value})`;
+      case 'avg': {
+        const count = agg(events, 'e', `countIf(${numeric})`);
         return `(${count} > 0 AND ${agg(events, 'e', `sumIf(${number}, ${numeric})`)} / ${count} ${expr.op} ${value})`;
-      default:
+      }
+      default: {
+        const count = agg(events, 'e', `countIf(${numeric})`);
         return `(${count} > 0 AND ${agg(events, 'e', `${expr.fn}If(${number}, ${numeric})`)} ${expr.op} ${value})`;
+      }
     }
   };
 
@@ -489,9 +581,13 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     // puts seconds first at equal times; a reverse fill then gives each first event (2a + 1) the next
     // second event after it (2b, b > a strictly), or the sentinel far in the future when none follows.
     // b <= a + within is 2b <= (2a + 1) - 1 + 2 within. Computed in the scan: one flag crosses the join.
-    const sorted = `arraySort(arrayPushBack(arrayConcat(
-      groupArrayIf(toUnixTimestamp64Milli(ts) * 2, ${then.sql}),
-      groupArrayIf(toUnixTimestamp64Milli(ts) * 2 + 1, ${firstCond})), toInt64(4611686018427387904)))`;
+    // One array holds every event with its kind; a row that is both a first and a second event (one
+    // event name on both sides) adds its second-event entry through a second array, empty otherwise.
+    // The SQL is the same whatever the names (the fuzz test checks that no name shapes it).
+    const collected = `arrayConcat(
+      groupArrayIf(toUnixTimestamp64Milli(ts) * 2 + (${firstCond}), (${firstCond}) OR (${then.sql})),
+      groupArrayIf(toUnixTimestamp64Milli(ts) * 2, (${firstCond}) AND (${then.sql})))`;
+    const sorted = `arraySort(arrayPushBack(${collected}, toInt64(4611686018427387904)))`;
     const next = `arrayReverseFill(x -> bitAnd(x, 1) = 0, ${sorted})`;
     const follows = `n <= x - 1 + 2 * ${within}`;
     const found = agg(
@@ -524,34 +620,33 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
   };
 
   const messageSql = (expr: MessageCondition): string => {
-    const reached: Record<MessageCondition['action'], string> = {
-      received: `(s.outcome = 'accepted' OR hasAny(st.statuses, ['sent', 'delivered', 'read', 'replied']))`,
-      read: `hasAny(st.statuses, ['read', 'replied'])`,
-      replied: `has(st.statuses, 'replied')`,
-      failed: `(s.outcome = 'failed' OR has(st.statuses, 'failed'))`,
-    };
-    for (const status of STATUSES_OF[expr.action]) messageStatuses.add(status);
     const name = expr.target.type === 'any' ? undefined : params.string(expr.target.name);
-    const target = (prefix: string) =>
+    const target =
       expr.target.type === 'campaign'
-        ? `${prefix}campaign_name = ${name}`
+        ? `campaign_name = ${name}`
         : expr.target.type === 'template'
-          ? `${prefix}template_name = ${name}`
+          ? `template_name = ${name}`
           : '1';
-    const bounds = boundsOf(expr.window);
-    const window = (column: string) => boundsSql(bounds, column);
+    const window = boundsSql(boundsOf(expr.window), 'sent_at');
     // The sends this condition counts, as a row filter of the sends scan (OR-ed over conditions).
-    const own = [target(''), window('sent_at')].filter((part) => part !== '1');
+    const own = [target, window].filter((part) => part !== '1');
     messages.filters.push({ sql: own.length ? `(${own.join(' AND ')})` : '1' });
-    // The sends whose statuses this condition reads: those its own outcome does not decide.
-    const undecided = UNDECIDED_BY_OUTCOME[expr.action];
-    const needsStatuses = undecided ? [...own, undecided] : own;
-    statusSends.push(needsStatuses.length ? `(${needsStatuses.join(' AND ')})` : '1');
-    const count = agg(
-      messages,
-      'm',
-      `countIf(${reached[expr.action]} AND ${target('s.')} AND ${window('s.sent_at')})`,
-    );
+    // Whether a send's message reached a status is a membership test of its message id in the set
+    // of messages with such a status by now (one set per action, built once per query).
+    const restrict = SET_RESTRICTED_BY_OUTCOME[expr.action];
+    if (restrict) {
+      statusSends[expr.action] ??= [];
+      statusSends[expr.action]!.push([...own, restrict].join(' AND '));
+    }
+    messageActions.add(expr.action);
+    const member = `provider_message_id IN ${setMarker(expr.action)}`;
+    const reached: Record<MessageCondition['action'], string> = {
+      received: `(outcome = 'accepted' OR ${member})`,
+      read: member,
+      replied: member,
+      failed: `(outcome = 'failed' OR ${member})`,
+    };
+    const count = agg(messages, 'm', `countIf(${[reached[expr.action], ...own].join(' AND ')})`);
     return `(${countTest(count, expr.count)})`;
   };
 
@@ -623,6 +718,16 @@ LEFT JOIN (
   GROUP BY contact_key
 ) AS e ON e.contact_key = ${contactKey}`;
   }
+  if (summary.aggregates.length) {
+    const names = dedupe(summary.filters.map((f) => f.name!));
+    from += `
+LEFT JOIN (
+  SELECT contact_key, ${summary.aggregates.join(',\n    ')}
+  FROM ${db}.events_by_contact
+  WHERE workspace_id = ${ws} AND name IN (${names.join(', ')})
+  GROUP BY contact_key
+) AS k ON k.contact_key = ${contactKey}`;
+  }
   if (rollup.aggregates.length) {
     const filters = dedupe(rollup.filters.map((f) => f.sql));
     const names = rollup.filters.every((f) => f.name)
@@ -662,32 +767,37 @@ LEFT JOIN (
 ) AS l ON l.contact_key = ${contactKey}`;
   }
   if (messages.aggregates.length) {
-    // Only the sends some condition counts, and only the statuses some condition tests, are read.
+    // Only the sends some condition counts are read; each action's statuses are one set of message
+    // ids (statuses of this workspace up to now), narrowed for `received` to the sends whose own
+    // outcome does not decide it (refused ones: a few percent), so the set stays small.
     const filters = dedupe(messages.filters.map((f) => f.sql));
     const sendsWhere = `workspace_id = ${ws} AND sent_at <= ${nowSql}${filters.includes('1') ? '' : ` AND (${filters.join(' OR ')})`}`;
-    const statusFilters = dedupe(statusSends);
-    const statusesOf = `workspace_id = ${ws} AND sent_at <= ${nowSql}${statusFilters.includes('1') ? '' : ` AND (${statusFilters.join(' OR ')})`}`;
-    const statuses = params.add([...messageStatuses].sort(), 'Array(String)');
+    const sets = new Map<string, string>();
+    for (const action of [...messageActions].sort()) {
+      const statuses = params.add(STATUSES_OF[action], 'Array(String)');
+      const narrowed = statusSends[action];
+      const narrow = narrowed
+        ? `
+        AND provider_message_id IN (SELECT provider_message_id FROM ${db}.sends
+          WHERE workspace_id = ${ws} AND sent_at <= ${nowSql} AND (${dedupe(narrowed).join(' OR ')}))`
+        : '';
+      sets.set(
+        setMarker(action),
+        `(
+      SELECT provider_message_id FROM ${db}.message_statuses
+      WHERE workspace_id = ${ws} AND provider_message_id != '' AND ts <= ${nowSql} AND has(${statuses}, status)${narrow})`,
+      );
+    }
+    let aggregates = messages.aggregates.join(',\n    ');
+    for (const [marker, set] of sets) aggregates = aggregates.replaceAll(marker, set);
+    // FINAL without merging across partitions: a send's rows share its sent_at, so its month.
     from += `
 LEFT JOIN (
-  SELECT cityHash64(s.contact_id) AS contact_key, ${messages.aggregates.join(',\n    ')}
-  FROM (
-    SELECT contact_id, campaign_name, template_name, outcome, sent_at, provider_message_id
-    FROM ${db}.sends FINAL
-    WHERE ${sendsWhere}
-  ) AS s
-  LEFT JOIN (
-    SELECT provider_message_id, groupUniqArray(status) AS statuses
-    FROM ${db}.message_statuses
-    WHERE workspace_id = ${ws} AND provider_message_id != '' AND ts <= ${nowSql} AND has(${statuses}, status)${
-      statusFilters.includes('1')
-        ? ''
-        : `
-      AND provider_message_id IN (SELECT provider_message_id FROM ${db}.sends WHERE ${statusesOf})`
-    }
-    GROUP BY provider_message_id
-  ) AS st ON st.provider_message_id = s.provider_message_id
+  SELECT cityHash64(contact_id) AS contact_key, ${aggregates}
+  FROM ${db}.sends FINAL
+  WHERE ${sendsWhere}
   GROUP BY contact_key
+  SETTINGS do_not_merge_across_partitions_select_final = 1
 ) AS m ON m.contact_key = ${contactKey}`;
   }
   const fullWhere = `c.workspace_id = ${ws} AND c.deleted = 0 AND ${where}`;
@@ -699,11 +809,23 @@ LEFT JOIN (
     plan: {
       events: events.aggregates.length > 0,
       rollup: rollup.aggregates.length > 0,
+      summary: summary.aggregates.length > 0,
       activity: activityLowers.length > 0,
       messages: messages.aggregates.length > 0,
       eventConditions,
     },
   };
+}
+
+/**
+ * A top-level number or string property from the maps materialized at ingest (migration 0110):
+ * present when the key's JSON value has that type, the value as ClickHouse reads it from the JSON.
+ */
+function numberProperty(key: string) {
+  return { present: `mapContains(prop_numbers, ${key})`, value: `prop_numbers[${key}]` };
+}
+function stringProperty(key: string) {
+  return { present: `mapContains(prop_strings, ${key})`, value: `prop_strings[${key}]` };
 }
 
 /**
@@ -730,14 +852,18 @@ function jsonProperty(key: string) {
 
 /**
  * Sends whose own outcome already decides an action need no status lookup: an accepted send is
- * received, a refused one failed.
+ * received. The `received` status set is narrowed to the other sends (refused ones are few, while
+ * nearly every message has a `sent` status); the other actions' sets are small without narrowing.
  */
-const UNDECIDED_BY_OUTCOME: Record<MessageCondition['action'], string | undefined> = {
+const SET_RESTRICTED_BY_OUTCOME: Record<MessageCondition['action'], string | undefined> = {
   received: `outcome != 'accepted'`,
-  failed: `outcome != 'failed'`,
+  failed: undefined,
   read: undefined,
   replied: undefined,
 };
+
+/** A stand-in for an action's status set in an aggregate, replaced once every condition is known. */
+const setMarker = (action: MessageCondition['action']) => `__status_set_${action}__`;
 
 /** The provider statuses each message action tests (besides the send's own outcome). */
 const STATUSES_OF: Record<MessageCondition['action'], string[]> = {
