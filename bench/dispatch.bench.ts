@@ -5,7 +5,7 @@
 // one process, so there the workers run here. Rates come from the simulator's acceptance timestamps.
 // `--size small` (default) sends a few seconds' worth; `--size full` ~30 s per sender.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,10 @@ const localConcurrency = Number(process.env.BENCH_LOCAL_CONCURRENCY ?? 128);
 
 const dataDir = mkdtempSync(join(tmpdir(), 'chorus-bench-dispatch-'));
 const server = Boolean(process.env.DATABASE_URL);
+// Chorus's own PostgreSQL sessions (this process and the workers, which inherit it) carry this name,
+// so the CPU of their server backends can be read from /proc (pg-boss's sessions name themselves).
+const appName = `chorus-bench-${process.pid}`;
+process.env.PGAPPNAME = appName;
 const schema = server ? `bench_${process.pid}` : 'chorus';
 const runtime = await openRuntime({
   config: {
@@ -99,10 +103,37 @@ for (let i = 0; i < workerCount; i++) {
 }
 const ws = (await createWorkspace(runtime.pg, { name: 'Bench' })).id;
 
+/** CPU seconds of the PostgreSQL backends serving this benchmark's Chorus sessions, by pid. */
+const backendCpu = async (): Promise<Map<number, number>> => {
+  if (!server) return new Map();
+  const { rows } = await runtime.pg.query<{ pid: number }>(
+    'SELECT pid FROM pg_stat_activity WHERE application_name = $1',
+    [appName],
+  );
+  return new Map(rows.map((r) => [r.pid, processCpuSeconds(r.pid)]));
+};
+/** CPU seconds of every process named postgres on this machine (other users' work included). */
+const allPostgresCpu = (): number => {
+  if (!server) return 0;
+  let sum = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue;
+    } catch {
+      continue;
+    }
+    const cpu = processCpuSeconds(Number(entry));
+    if (Number.isFinite(cpu)) sum += cpu;
+  }
+  return sum;
+};
 const cpuSnapshot = async () => ({
   bench: process.cpuUsage(),
   simulatorMicros: await sim.cpuMicros(),
   workers: workers.map((w) => processCpuSeconds(w.pid!)),
+  backends: await backendCpu(),
+  allPostgres: allPostgresCpu(),
 });
 const cpuSince = async (before: Awaited<ReturnType<typeof cpuSnapshot>>) => {
   const after = await cpuSnapshot();
@@ -111,6 +142,13 @@ const cpuSince = async (before: Awaited<ReturnType<typeof cpuSnapshot>>) => {
     bench_process: Number(((bench.user + bench.system) / 1e6).toFixed(2)),
     simulator: Number(((after.simulatorMicros - before.simulatorMicros) / 1e6).toFixed(2)),
     workers: Number(after.workers.reduce((sum, s, i) => sum + s - before.workers[i]!, 0).toFixed(2)),
+    // Backends opened during the scenario count from their start; one closed meanwhile is missed.
+    postgres_chorus_backends: Number(
+      [...after.backends]
+        .reduce((sum, [pid, s]) => sum + s - (before.backends.get(pid) ?? 0), 0)
+        .toFixed(2),
+    ),
+    postgres_all_processes: Number((after.allPostgres - before.allPostgres).toFixed(2)),
   };
 };
 
@@ -266,6 +304,9 @@ async function scenario(name: string, rate: number, senders: number) {
     seed_ms: seedMs,
     wall_seconds: Number(wallSeconds.toFixed(2)),
     cpu_seconds: cpu,
+    cpu_ms_per_message: Object.fromEntries(
+      Object.entries(cpu).map(([k, v]) => [k, Number(((1000 * v) / accepted.length).toFixed(3))]),
+    ),
     load_average: { before: loadBefore, after: loadAfter },
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
