@@ -10,6 +10,7 @@ import type { Runtime } from '../runtime.ts';
 import type { PostgresStore, Sql } from '../stores/postgres.ts';
 import {
   gate,
+  PAIR_INTERVAL_MS,
   penalize,
   recordContactSends,
   refreshShare,
@@ -207,21 +208,42 @@ export interface BatchReport {
   stopped?: string;
 }
 
+/** One job's batch: up to `count` due sends of the campaign; `batchId` is its `dispatch_batches` row. */
+export interface BatchClaim {
+  batchId?: string;
+  count: number;
+}
+
+/** Batches that will not be claimed: their sends no longer count as enqueued, so the pump offers them again. */
+export async function forgetBatches(sql: Sql, batchIds: string[]): Promise<void> {
+  if (batchIds.length)
+    await sql.query('DELETE FROM dispatch_batches WHERE batch_id = ANY($1::text[])', [batchIds]);
+}
+
 /**
- * Sends the due, still-queued sends among `sendIds` (one job's batch). Safe to call with ids another
- * worker is handling, or ids already sent: claims are row-locked and conditional on the ledger state.
+ * Claims and sends up to `batch.count` due, still-queued sends of the campaign (one job's batch).
+ * Safe with any number of workers on the same campaign: claims are row-locked (SKIP LOCKED) and
+ * conditional on the ledger state.
  */
 export async function processSends(
   runtime: Runtime,
   campaignId: string,
-  sendIds: string[],
+  batch: BatchClaim,
   options: DispatchOptions,
 ): Promise<BatchReport> {
   const report: BatchReport = { sent: 0, held: 0, skipped: 0 };
   const ctx = await loadContext(runtime.pg, campaignId);
-  if (!ctx) return { ...report, stopped: 'missing campaign or sender' };
-  if (ctx.campaign.state !== 'running') return { ...report, stopped: ctx.campaign.state };
+  const forget = () => forgetBatches(runtime.pg, batch.batchId ? [batch.batchId] : []);
+  if (!ctx) {
+    await forget();
+    return { ...report, stopped: 'missing campaign or sender' };
+  }
+  if (ctx.campaign.state !== 'running') {
+    await forget();
+    return { ...report, stopped: ctx.campaign.state };
+  }
   if (ctx.sender.quality === 'RED' || ctx.sender.status !== 'active') {
+    await forget();
     const reason =
       ctx.sender.quality === 'RED'
         ? `sender ${ctx.sender.name} quality is RED`
@@ -239,17 +261,18 @@ export async function processSends(
     await new Promise((resolve) => setTimeout(resolve, 50));
   const now = policyNow(options);
 
-  /** Rows this claim locked (sent, held or skipped). */
-  const claimedIds = new Set<string>();
   let claimedShare = 0;
   let joinHoldMs = 0;
   const claimed = await runtime.pg.transaction(async (tx) => {
+    // The batch stops counting as enqueued in the transaction that claims its sends.
     const { rows } = await tx.query<Omit<Claimed, 'delayMs'>>(
-      `SELECT send_id, contact_id, phone, country, timezone, rendered, attempts, exploration, propensity
+      `WITH claimed_batch AS (DELETE FROM dispatch_batches WHERE batch_id = $4)
+       SELECT send_id, contact_id, phone, country, timezone, rendered, attempts, exploration, propensity
          FROM campaign_sends
-        WHERE send_id = ANY($1::text[]) AND campaign_id = $2 AND state = 'queued' AND not_before <= $3
-        ORDER BY send_id FOR UPDATE SKIP LOCKED`,
-      [sendIds, campaignId, now],
+        WHERE campaign_id = $1 AND state = 'queued' AND not_before <= $2
+        ORDER BY not_before LIMIT $3 FOR UPDATE SKIP LOCKED`,
+      [campaignId, now, batch.count, batch.batchId ?? ''],
+      { name: 'dispatch-claim' },
     );
     const policy = {
       workspaceId: ctx.campaign.workspace_id,
@@ -260,23 +283,7 @@ export async function processSends(
       defaultTimezone: ctx.timezone,
       now,
     };
-    const decision = await gate(tx, ctx.sender, rows, policy, { deferContacts: true });
-    if (decision.skip.length)
-      await tx.query(
-        `UPDATE campaign_sends c SET state = 'skipped', skip_reason = u.reason, final_at = now(), updated_at = now()
-           FROM unnest($1::text[], $2::text[]) AS u(id, reason) WHERE c.send_id = u.id`,
-        [decision.skip.map((s) => s.send_id), decision.skip.map((s) => s.reason)],
-      );
-    if (decision.hold.length)
-      await tx.query(
-        `UPDATE campaign_sends c SET not_before = u.until, enqueued_at = NULL, skip_reason = u.reason, updated_at = now()
-           FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS u(id, until, reason) WHERE c.send_id = u.id`,
-        [
-          decision.hold.map((h) => h.send_id),
-          decision.hold.map((h) => h.until),
-          decision.hold.map((h) => h.reason),
-        ],
-      );
+    const decision = await gate(tx, ctx.sender, rows, policy);
     const { delays, share, holdMs } = await reserveSlots(
       tx,
       ctx.sender.id,
@@ -288,37 +295,54 @@ export async function processSends(
       claimedShare = share;
       joinHoldMs = holdMs;
     }
-    if (decision.send.length)
+    // The pair rate counts from when each message actually goes: its slot, not the claim. A contact
+    // another campaign sent to since the gate read it is not recorded: held for the pair rate (its
+    // slot goes unused; the tier and warm-up counted it, erring on the safe side).
+    const recorded = await recordContactSends(
+      tx,
+      policy,
+      decision.send.map((s, i) => [s.contact_id, delays[i]!]),
+    );
+    const sends: { send_id: string; delay: number }[] = [];
+    decision.send.forEach((s, i) => {
+      if (recorded.has(s.contact_id)) sends.push({ send_id: s.send_id, delay: delays[i]! });
+      else
+        decision.hold.push({
+          send_id: s.send_id,
+          until: new Date(now.getTime() + PAIR_INTERVAL_MS),
+          reason: 'pair_rate',
+        });
+    });
+    if (decision.skip.length)
+      await tx.query(
+        `UPDATE campaign_sends c SET state = 'skipped', skip_reason = u.reason, final_at = now(), updated_at = now()
+           FROM unnest($1::text[], $2::text[]) AS u(id, reason) WHERE c.send_id = u.id`,
+        [decision.skip.map((s) => s.send_id), decision.skip.map((s) => s.reason)],
+      );
+    if (decision.hold.length)
+      await tx.query(
+        `UPDATE campaign_sends c SET not_before = u.until, skip_reason = u.reason, updated_at = now()
+           FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS u(id, until, reason) WHERE c.send_id = u.id`,
+        [
+          decision.hold.map((h) => h.send_id),
+          decision.hold.map((h) => h.until),
+          decision.hold.map((h) => h.reason),
+        ],
+      );
+    if (sends.length)
       await tx.query(
         `UPDATE campaign_sends c SET state = 'sending', attempts = attempts + 1, sending_at = now(),
              lease_owner = $3, lease_until = clock_timestamp() + make_interval(secs => (u.delay + $4) / 1000),
              skip_reason = NULL, updated_at = now()
            FROM unnest($1::text[], $2::float8[]) AS u(id, delay) WHERE c.send_id = u.id`,
-        [decision.send.map((s) => s.send_id), delays, options.workerId, leaseMs],
+        [sends.map((s) => s.send_id), sends.map((s) => s.delay), options.workerId, leaseMs],
+        { name: 'dispatch-mark-sending' },
       );
-    // The pair rate counts from when each message actually goes: its slot, not the claim.
-    await recordContactSends(
-      tx,
-      policy,
-      decision.send.map((s, i) => [s.contact_id, delays[i]!]),
-    );
     report.held = decision.hold.length;
     report.skipped = decision.skip.length;
-    for (const row of rows) claimedIds.add(row.send_id);
     const byId = new Map(rows.map((r) => [r.send_id, r]));
-    return decision.send.map((s, i) => ({ ...byId.get(s.send_id)!, delayMs: delays[i]! }));
+    return sends.map((s) => ({ ...byId.get(s.send_id)!, delayMs: s.delay }));
   });
-  const unclaimed = claimedIds.size < sendIds.length ? sendIds.filter((id) => !claimedIds.has(id)) : [];
-  if (unclaimed.length)
-    // Rows another transaction held locked at the claim (SKIP LOCKED) would wait out the pump's
-    // stale timeout; offered again at the next pump pass instead. Rows claimed or settled are not
-    // queued, and held ones are not due, so they are left alone.
-    await runtime.pg.query(
-      `UPDATE campaign_sends SET enqueued_at = NULL
-        WHERE send_id = ANY($1::text[]) AND campaign_id = $2 AND state = 'queued' AND not_before <= $3
-          AND enqueued_at IS NOT NULL`,
-      [unclaimed, campaignId, now],
-    );
   if (claimed.length === 0) {
     await maybeComplete(runtime, ctx.campaign);
     return report;
@@ -456,7 +480,6 @@ async function recordOutcomes(
     await runtime.pg.query(
       `UPDATE campaign_sends c SET state = u.state, provider_message_id = coalesce(u.pid, c.provider_message_id),
            error_code = u.code, error_title = u.title, not_before = coalesce(u.nb, c.not_before),
-           enqueued_at = CASE WHEN u.state = 'queued' THEN NULL ELSE c.enqueued_at END,
            final_at = CASE WHEN u.state IN ('accepted', 'failed') THEN now() ELSE NULL END,
            reported = CASE WHEN $8 AND u.state IN ('accepted', 'failed') THEN true ELSE c.reported END,
            lease_owner = NULL, lease_until = NULL, updated_at = now()
@@ -467,7 +490,7 @@ async function recordOutcomes(
     );
   if (released.length)
     await runtime.pg.query(
-      `UPDATE campaign_sends SET state = 'queued', attempts = attempts - 1, enqueued_at = NULL, lease_owner = NULL,
+      `UPDATE campaign_sends SET state = 'queued', attempts = attempts - 1, lease_owner = NULL,
            lease_until = NULL, updated_at = now()
         WHERE send_id = ANY($1::text[]) AND state = 'sending' AND lease_owner = $2`,
       [released, options.workerId],
@@ -787,8 +810,7 @@ export async function reconcileSending(
     );
   if (requeue.length)
     await runtime.pg.query(
-      `UPDATE campaign_sends SET state = 'queued', enqueued_at = NULL, lease_owner = NULL, lease_until = NULL,
-           updated_at = now()
+      `UPDATE campaign_sends SET state = 'queued', lease_owner = NULL, lease_until = NULL, updated_at = now()
         WHERE send_id = ANY($1::text[]) AND state = 'sending' AND lease_until < clock_timestamp()`,
       [requeue],
     );
