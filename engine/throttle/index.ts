@@ -130,11 +130,17 @@ export async function gate(
     last_sent_at: Date | null;
     marketing_sent_at: Date[] | null;
   }>(
+    // One primary-key probe per contact in each table, whatever the planner believes of their sizes
+    // (OFFSET 0 keeps each lateral subquery a per-row lookup: as plain joins, a ledger launched
+    // before autovacuum's first ANALYZE was planned as one materialized scan of the workspace's
+    // consent, compared with every contact of the batch).
     `SELECT u.contact_id, cc.status, t.last_sent_at, t.marketing_sent_at
        FROM unnest($4::text[]) AS u(contact_id)
-       LEFT JOIN consent_current cc ON cc.workspace_id = $1 AND cc.channel = $2 AND cc.purpose = $3
-            AND cc.contact_id = u.contact_id
-       LEFT JOIN throttle_contacts t ON t.workspace_id = $1 AND t.contact_id = u.contact_id`,
+       LEFT JOIN LATERAL (SELECT status FROM consent_current
+                           WHERE workspace_id = $1 AND contact_id = u.contact_id AND channel = $2 AND purpose = $3
+                          OFFSET 0) cc ON true
+       LEFT JOIN LATERAL (SELECT last_sent_at, marketing_sent_at FROM throttle_contacts
+                           WHERE workspace_id = $1 AND contact_id = u.contact_id OFFSET 0) t ON true`,
     [policy.workspaceId, policy.channel, policy.purpose, [...new Set(ids)]],
     { name: 'throttle-gate-read' },
   );

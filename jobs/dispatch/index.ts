@@ -276,13 +276,13 @@ export async function startDispatcher(
     }, HEARTBEAT_MS);
     beat.unref();
   }
-  let running = false;
+  let running: Promise<void> | undefined;
+  /** A kick came while a pass ran: another pass follows it at once (the kick's campaign may be new to it). */
+  let kicked = false;
   let stopped = false;
   let prunedAt = 0;
   let vacuumedAt = 0;
-  const pass = async () => {
-    if (running || stopped) return;
-    running = true;
+  const onePass = async () => {
     try {
       if (Date.now() - prunedAt > 60_000) {
         prunedAt = Date.now();
@@ -294,7 +294,7 @@ export async function startDispatcher(
       }
       if (runtime.pg.mode === 'embedded' && Date.now() - vacuumedAt > EMBEDDED_VACUUM_MS) {
         // PGlite has no autovacuum: without this the ledger's dead row versions and index entries
-        // (three updates per send) pile up, and the planner, with no statistics, scans them all.
+        // (two updates per send) pile up, and the planner, with no statistics, scans them all.
         vacuumedAt = Date.now();
         await runtime.pg.exec('VACUUM ANALYZE campaign_sends, throttle_contacts, dispatch_batches');
       }
@@ -306,15 +306,29 @@ export async function startDispatcher(
       for (const row of rows) await reportSends(runtime, row.campaign_id);
     } catch (error) {
       if (!stopped) runtime.log.error({ err: error }, 'dispatch pump failed');
-    } finally {
-      running = false;
     }
   };
-  const timer = setInterval(pass, options.pumpIntervalMs ?? 500);
+  const pass = (kick = false): Promise<void> => {
+    if (stopped) return Promise.resolve();
+    if (running) {
+      if (kick) kicked = true;
+      return running;
+    }
+    running = (async () => {
+      do {
+        kicked = false;
+        await onePass();
+      } while (kicked && !stopped);
+    })().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+  const timer = setInterval(() => void pass(), options.pumpIntervalMs ?? 500);
   await pass();
   const handle: DispatcherHandle = {
     options: dispatch,
-    kick: pass,
+    kick: () => pass(true),
     async stop() {
       stopped = true;
       localDispatchers.delete(handle);
@@ -326,7 +340,7 @@ export async function startDispatcher(
         await boss.offWork(DISPATCH_QUEUE);
         await boss.offWork(ownQueue);
       }
-      while (running) await new Promise((r) => setTimeout(r, 20));
+      await running;
       await Promise.all(inFlight);
       if (work) {
         // Its senders go to other workers at once, with what was enqueued to it.
