@@ -262,6 +262,7 @@ export async function processSends(
   const now = policyNow(options);
 
   let claimedShare = 0;
+  let claimedRows = 0;
   let joinHoldMs = 0;
   const claimed = await runtime.pg.transaction(async (tx) => {
     // The batch stops counting as enqueued in the transaction that claims its sends.
@@ -340,6 +341,7 @@ export async function processSends(
         [sends.map((s) => s.send_id), sends.map((s) => s.delay), options.workerId, leaseMs],
         { name: 'dispatch-mark-sending' },
       );
+    claimedRows = rows.length;
     report.held = decision.hold.length;
     report.skipped = decision.skip.length;
     const byId = new Map(rows.map((r) => [r.send_id, r]));
@@ -395,7 +397,7 @@ export async function processSends(
       return result;
     }),
   );
-  const stop = await recordOutcomes(runtime, ctx, claimed, outcomes, options);
+  const stop = await recordOutcomes(runtime, ctx, claimed, outcomes, options, claimedRows < batch.count);
   report.sent = outcomes.filter((o) => o?.class === 'accepted').length;
   if (stop) report.stopped = stop;
   return report;
@@ -407,6 +409,8 @@ async function recordOutcomes(
   rows: Claimed[],
   outcomes: (SendOutcome | undefined)[],
   options: DispatchOptions,
+  /** The claim found fewer due sends than the batch asked for: the campaign may be done. */
+  drained: boolean,
 ): Promise<string | undefined> {
   const maxAttempts = options.maxAttempts ?? DEFAULTS.maxAttempts;
   const ids: string[] = [];
@@ -535,12 +539,15 @@ async function recordOutcomes(
       "UPDATE senders SET status = 'stopped', status_reason = $2, updated_at = now() WHERE id = $1",
       [ctx.sender.id, stopReason],
     );
-  if (!stopReason) stopReason = await failureRateBreached(runtime.pg, ctx.campaign);
+  if (!stopReason && (states.includes('failed') || !failureWindowFull.get(ctx.campaign.id)))
+    stopReason = await failureRateBreached(runtime.pg, ctx.campaign);
   if (stopReason) {
     await autoPause(runtime, ctx.campaign, stopReason);
     return stopReason;
   }
-  await maybeComplete(runtime, ctx.campaign);
+  // A batch that got all it asked for leaves the last word to the pump, which completes the
+  // campaign at its next pass once nothing is queued or in flight (one query less per batch).
+  if (drained) await maybeComplete(runtime, ctx.campaign);
   return undefined;
 }
 
@@ -645,6 +652,16 @@ async function recordOptOuts(sql: PostgresStore, ctx: Context, contactIds: strin
   });
 }
 
+/**
+ * Campaigns whose failure window, at this process's last look, already held `min_attempts` settled
+ * sends. A batch without a failure then cannot raise the share over the threshold (the failures in
+ * the window can only leave it, and its size no longer crosses `min_attempts`), so only batches with
+ * a failure look again; a process recording failures looks after its own update, so it sees every
+ * batch committed before. The rule is still evaluated per batch, but a query is spent only where
+ * the answer can change.
+ */
+const failureWindowFull = new Map<string, boolean>();
+
 async function failureRateBreached(sql: Sql, campaign: Campaign): Promise<string | undefined> {
   const rule = campaign.settings.auto_pause;
   if (!rule) return undefined;
@@ -656,6 +673,8 @@ async function failureRateBreached(sql: Sql, campaign: Campaign): Promise<string
   );
   const n = Number(rows[0]?.n ?? 0);
   const failed = Number(rows[0]?.failed ?? 0);
+  if (failureWindowFull.size > 10_000) failureWindowFull.clear();
+  failureWindowFull.set(campaign.id, n >= rule.min_attempts);
   if (n >= rule.min_attempts && failed / n > rule.failure_rate)
     return `failure rate ${((100 * failed) / n).toFixed(1)}% over the last ${n} sends exceeds ${(100 * rule.failure_rate).toFixed(1)}%`;
   return undefined;

@@ -164,6 +164,8 @@ export async function pump(
   return enqueued;
 }
 
+/** How often a dispatcher looks for in-doubt sends whose lease ran out (ms). */
+const RECONCILE_MS = 1_000;
 /** How often a dispatcher on PGlite vacuums and analyzes the ledger (ms). */
 const EMBEDDED_VACUUM_MS = 10_000;
 
@@ -282,6 +284,7 @@ export async function startDispatcher(
   let stopped = false;
   let prunedAt = 0;
   let vacuumedAt = 0;
+  let reconciledAt = 0;
   const onePass = async () => {
     try {
       if (Date.now() - prunedAt > 60_000) {
@@ -298,7 +301,11 @@ export async function startDispatcher(
         vacuumedAt = Date.now();
         await runtime.pg.exec('VACUUM ANALYZE campaign_sends, throttle_contacts, dispatch_batches');
       }
-      await reconcileSending(runtime, dispatch);
+      // In-doubt sends wait out a lease (30 s) first, so looking once a second is soon enough.
+      if (Date.now() - reconciledAt >= RECONCILE_MS) {
+        reconciledAt = Date.now();
+        await reconcileSending(runtime, dispatch);
+      }
       await pump(runtime, boss, { ...options, clockOffsetMs: dispatch.clockOffsetMs });
       const { rows } = await runtime.pg.query<{ campaign_id: string }>(
         `SELECT DISTINCT campaign_id FROM campaign_sends WHERE reported = false AND state IN ('accepted', 'failed') LIMIT 20`,
