@@ -98,6 +98,9 @@ describe('chorus campaign: live progress bar', () => {
           sender_id: sender,
           audience: { type: 'all' },
           content: { template: { name: 'promo', language: 'en_US' } },
+          // Sends now, whatever the hour: the default quiet hours (21–9 in the contacts' zone) would
+          // hold every send for the night.
+          settings: { quiet_hours: null },
         }),
       );
     } finally {
