@@ -612,7 +612,7 @@ async function reportBatch(
 }
 
 type SendRow = Record<string, string | number | boolean | null>;
-/** How long a batch's settled sends wait for others to share their ClickHouse insert (ms). */
+/** How long a batch's settled sends wait for others to share their ClickHouse insert (ms, server mode). */
 const SENDS_LINGER_MS = 1_000;
 const sendsWriters = new WeakMap<Runtime, GroupCommit<SendRow[], true>>();
 /**
@@ -627,9 +627,15 @@ function sendsWriter(runtime: Runtime): GroupCommit<SendRow[], true> {
         await runtime.ch.insert('sends', groups.flat());
         return groups.map(() => true as const);
       },
-      // A second of settled batches per insert: each insert also makes ClickHouse create (and later
-      // merge) part files, which was over half of a worker's CPU at one insert per batch (perf).
-      { weight: (rows) => rows.length, maxWeight: 20_000, lingerMs: SENDS_LINGER_MS },
+      // With a PostgreSQL server, a second of settled batches per insert: each insert also makes
+      // ClickHouse create (and later merge) part files, which was over half of a worker's CPU at one
+      // insert per batch (perf). Not on PGlite: there the one process's four senders fell from
+      // 3,015/s to 1,763/s with it (A/B, BENCHMARKS.md), though it spent less CPU per message.
+      {
+        weight: (rows) => rows.length,
+        maxWeight: 20_000,
+        lingerMs: runtime.pg.mode === 'server' ? SENDS_LINGER_MS : 0,
+      },
     );
     sendsWriters.set(runtime, writer);
   }
