@@ -5,7 +5,7 @@
 // one process, so there the workers run here. Rates come from the simulator's acceptance timestamps.
 // `--size small` (default) sends a few seconds' worth; `--size full` ~30 s per sender.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,12 @@ const localConcurrency = Number(process.env.BENCH_LOCAL_CONCURRENCY ?? 128);
 
 const dataDir = mkdtempSync(join(tmpdir(), 'chorus-bench-dispatch-'));
 const server = Boolean(process.env.DATABASE_URL);
+// Chorus's own PostgreSQL sessions (this process and the workers, which inherit it) carry this name,
+// so the CPU of their server backends can be read from /proc (pg-boss's sessions name themselves).
+const appName = `chorus-bench-${process.pid}`;
+process.env.PGAPPNAME = appName;
+// Pooled connections stay open for the whole run, so no backend's CPU is lost with its exit.
+process.env.CHORUS_PG_IDLE_MS = '600000';
 const schema = server ? `bench_${process.pid}` : 'chorus';
 const runtime = await openRuntime({
   config: {
@@ -99,10 +105,40 @@ for (let i = 0; i < workerCount; i++) {
 }
 const ws = (await createWorkspace(runtime.pg, { name: 'Bench' })).id;
 
+/** CPU seconds of the PostgreSQL backends serving this benchmark's Chorus sessions, by pid. */
+const backendCpu = async (): Promise<Map<number, number>> => {
+  if (!server) return new Map();
+  const { rows } = await runtime.pg.query<{ pid: number }>(
+    'SELECT pid FROM pg_stat_activity WHERE application_name = $1',
+    [appName],
+  );
+  return new Map(rows.map((r) => [r.pid, processCpuSeconds(r.pid)]));
+};
+/** CPU seconds of every process named postgres on this machine, by pid (other users' work included). */
+const allPostgresCpu = (): Map<number, number> => {
+  const cpu = new Map<number, number>();
+  if (!server) return cpu;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue;
+    } catch {
+      continue;
+    }
+    const seconds = processCpuSeconds(Number(entry));
+    if (Number.isFinite(seconds)) cpu.set(Number(entry), seconds);
+  }
+  return cpu;
+};
+/** CPU used since `before` by the processes in `after` (one started meanwhile counts from its start). */
+const cpuDelta = (before: Map<number, number>, after: Map<number, number>) =>
+  Number([...after].reduce((sum, [pid, s]) => sum + s - (before.get(pid) ?? 0), 0).toFixed(2));
 const cpuSnapshot = async () => ({
   bench: process.cpuUsage(),
   simulatorMicros: await sim.cpuMicros(),
   workers: workers.map((w) => processCpuSeconds(w.pid!)),
+  backends: await backendCpu(),
+  allPostgres: allPostgresCpu(),
 });
 const cpuSince = async (before: Awaited<ReturnType<typeof cpuSnapshot>>) => {
   const after = await cpuSnapshot();
@@ -111,6 +147,10 @@ const cpuSince = async (before: Awaited<ReturnType<typeof cpuSnapshot>>) => {
     bench_process: Number(((bench.user + bench.system) / 1e6).toFixed(2)),
     simulator: Number(((after.simulatorMicros - before.simulatorMicros) / 1e6).toFixed(2)),
     workers: Number(after.workers.reduce((sum, s, i) => sum + s - before.workers[i]!, 0).toFixed(2)),
+    // Processes started during the scenario count from their start; one that exited meanwhile (an
+    // autovacuum worker) is missed. Chorus's pools keep their connections (CHORUS_PG_IDLE_MS above).
+    postgres_chorus_backends: cpuDelta(before.backends, after.backends),
+    postgres_all_processes: cpuDelta(before.allPostgres, after.allPostgres),
   };
 };
 
@@ -190,6 +230,8 @@ async function scenario(name: string, rate: number, senders: number) {
   for (const id of campaigns) {
     await launchCampaign(runtime, ws, id, 'bench', { catalog });
     launchReturned.push(Date.now());
+    // As the API's launch handler does: this process's pump runs at once instead of at its next tick.
+    void dispatcher.kick();
   }
   await dispatcher.kick();
   let lastReport = Date.now();
@@ -266,6 +308,9 @@ async function scenario(name: string, rate: number, senders: number) {
     seed_ms: seedMs,
     wall_seconds: Number(wallSeconds.toFixed(2)),
     cpu_seconds: cpu,
+    cpu_ms_per_message: Object.fromEntries(
+      Object.entries(cpu).map(([k, v]) => [k, Number(((1000 * v) / accepted.length).toFixed(3))]),
+    ),
     load_average: { before: loadBefore, after: loadAfter },
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);

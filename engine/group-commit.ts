@@ -8,8 +8,14 @@
  * reported only to the item behind it.
  */
 export class GroupCommit<Item, Result> {
-  private readonly queue: { item: Item; done: (result: Result | undefined, error?: unknown) => void }[] = [];
+  private readonly queue: {
+    item: Item;
+    at: number;
+    done: (result: Result | undefined, error?: unknown) => void;
+  }[] = [];
   private active = 0;
+  private readonly lingerMs: number;
+  private lingerTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly process: (items: Item[]) => Promise<Result[]>;
   private readonly weight: (item: Item) => number;
   private readonly maxWeight: number;
@@ -17,18 +23,29 @@ export class GroupCommit<Item, Result> {
 
   constructor(
     process: (items: Item[]) => Promise<Result[]>,
-    options: { weight: (item: Item) => number; maxWeight: number; concurrency?: number },
+    options: {
+      weight: (item: Item) => number;
+      maxWeight: number;
+      concurrency?: number;
+      /**
+       * A group waits until its oldest item is this old (ms), unless it already weighs `maxWeight`:
+       * fewer, larger groups when items arrive spread out rather than while a group runs.
+       */
+      lingerMs?: number;
+    },
   ) {
     this.process = process;
     this.weight = options.weight;
     this.maxWeight = options.maxWeight;
     this.concurrency = options.concurrency ?? 1;
+    this.lingerMs = options.lingerMs ?? 0;
   }
 
   submit(item: Item): Promise<Result> {
     return new Promise((resolve, reject) => {
       this.queue.push({
         item,
+        at: performance.now(),
         done: (result, error) => (error === undefined ? resolve(result as Result) : reject(error)),
       });
       this.pump();
@@ -37,6 +54,17 @@ export class GroupCommit<Item, Result> {
 
   private pump(): void {
     while (this.active < this.concurrency && this.queue.length) {
+      if (this.lingerMs > 0) {
+        const waited = performance.now() - this.queue[0]!.at;
+        const weight = this.queue.reduce((sum, q) => sum + this.weight(q.item), 0);
+        if (waited < this.lingerMs && weight < this.maxWeight) {
+          this.lingerTimer ??= setTimeout(() => {
+            this.lingerTimer = undefined;
+            this.pump();
+          }, this.lingerMs - waited);
+          return;
+        }
+      }
       const group = [this.queue.shift()!];
       let weight = this.weight(group[0]!.item);
       while (this.queue.length && weight + this.weight(this.queue[0]!.item) <= this.maxWeight) {

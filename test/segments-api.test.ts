@@ -1,6 +1,6 @@
 // The segments and audiences API over HTTP (inject), on PGlite and, with DATABASE_URL, PostgreSQL.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCampaign } from '../engine/campaigns/model.ts';
+import { createCampaign, transition } from '../engine/campaigns/model.ts';
 import { countAudience, createSnapshot } from '../engine/segments/audiences.ts';
 import { openTestApi, postgresTargets, type TestApi } from './helpers/runtime.ts';
 import { insertContacts, insertEvents } from './helpers/segment-data.ts';
@@ -148,6 +148,14 @@ describe.each(postgresTargets)('segments API on $name', ({ url }) => {
       { name: 'Holi', audience: { type: 'segment', dsl: 'in segment "for_campaign" and age > 3' }, content },
       'tester',
     );
+    // Finished campaigns never resolve their audience again: not dependents.
+    const finished = await createCampaign(
+      api.runtime.pg,
+      ws,
+      { name: 'Eid', audience: { type: 'segment', segment_id: seg.id }, content },
+      'tester',
+    );
+    await transition(api.runtime.pg, ws, finished.id, 'cancel', 'tester');
     // Mentions the name only inside a string: not a reference.
     await createCampaign(
       api.runtime.pg,

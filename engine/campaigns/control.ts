@@ -23,10 +23,7 @@ export async function resumeCampaign(
   return sql.transaction(async (tx) => {
     const campaign = await transition(tx, workspaceId, id, 'resume', actor);
     // Everything still queued is offered to the workers again at once.
-    await tx.query(
-      "UPDATE campaign_sends SET enqueued_at = NULL WHERE campaign_id = $1 AND state = 'queued'",
-      [id],
-    );
+    await tx.query('DELETE FROM dispatch_batches WHERE campaign_id = $1', [id]);
     return campaign;
   });
 }

@@ -10,6 +10,7 @@ import type { Runtime } from '../runtime.ts';
 import type { PostgresStore, Sql } from '../stores/postgres.ts';
 import {
   gate,
+  PAIR_INTERVAL_MS,
   penalize,
   recordContactSends,
   refreshShare,
@@ -207,21 +208,42 @@ export interface BatchReport {
   stopped?: string;
 }
 
+/** One job's batch: up to `count` due sends of the campaign; `batchId` is its `dispatch_batches` row. */
+export interface BatchClaim {
+  batchId?: string;
+  count: number;
+}
+
+/** Batches that will not be claimed: their sends no longer count as enqueued, so the pump offers them again. */
+export async function forgetBatches(sql: Sql, batchIds: string[]): Promise<void> {
+  if (batchIds.length)
+    await sql.query('DELETE FROM dispatch_batches WHERE batch_id = ANY($1::text[])', [batchIds]);
+}
+
 /**
- * Sends the due, still-queued sends among `sendIds` (one job's batch). Safe to call with ids another
- * worker is handling, or ids already sent: claims are row-locked and conditional on the ledger state.
+ * Claims and sends up to `batch.count` due, still-queued sends of the campaign (one job's batch).
+ * Safe with any number of workers on the same campaign: claims are row-locked (SKIP LOCKED) and
+ * conditional on the ledger state.
  */
 export async function processSends(
   runtime: Runtime,
   campaignId: string,
-  sendIds: string[],
+  batch: BatchClaim,
   options: DispatchOptions,
 ): Promise<BatchReport> {
   const report: BatchReport = { sent: 0, held: 0, skipped: 0 };
   const ctx = await loadContext(runtime.pg, campaignId);
-  if (!ctx) return { ...report, stopped: 'missing campaign or sender' };
-  if (ctx.campaign.state !== 'running') return { ...report, stopped: ctx.campaign.state };
+  const forget = () => forgetBatches(runtime.pg, batch.batchId ? [batch.batchId] : []);
+  if (!ctx) {
+    await forget();
+    return { ...report, stopped: 'missing campaign or sender' };
+  }
+  if (ctx.campaign.state !== 'running') {
+    await forget();
+    return { ...report, stopped: ctx.campaign.state };
+  }
   if (ctx.sender.quality === 'RED' || ctx.sender.status !== 'active') {
+    await forget();
     const reason =
       ctx.sender.quality === 'RED'
         ? `sender ${ctx.sender.name} quality is RED`
@@ -239,17 +261,19 @@ export async function processSends(
     await new Promise((resolve) => setTimeout(resolve, 50));
   const now = policyNow(options);
 
-  /** Rows this claim locked (sent, held or skipped). */
-  const claimedIds = new Set<string>();
   let claimedShare = 0;
+  let claimedRows = 0;
   let joinHoldMs = 0;
   const claimed = await runtime.pg.transaction(async (tx) => {
+    // The batch stops counting as enqueued in the transaction that claims its sends.
     const { rows } = await tx.query<Omit<Claimed, 'delayMs'>>(
-      `SELECT send_id, contact_id, phone, country, timezone, rendered, attempts, exploration, propensity
+      `WITH claimed_batch AS (DELETE FROM dispatch_batches WHERE batch_id = $4)
+       SELECT send_id, contact_id, phone, country, timezone, rendered, attempts, exploration, propensity
          FROM campaign_sends
-        WHERE send_id = ANY($1::text[]) AND campaign_id = $2 AND state = 'queued' AND not_before <= $3
-        ORDER BY send_id FOR UPDATE SKIP LOCKED`,
-      [sendIds, campaignId, now],
+        WHERE campaign_id = $1 AND state = 'queued' AND not_before <= $2
+        ORDER BY not_before LIMIT $3 FOR UPDATE SKIP LOCKED`,
+      [campaignId, now, batch.count, batch.batchId ?? ''],
+      { name: 'dispatch-claim' },
     );
     const policy = {
       workspaceId: ctx.campaign.workspace_id,
@@ -260,23 +284,7 @@ export async function processSends(
       defaultTimezone: ctx.timezone,
       now,
     };
-    const decision = await gate(tx, ctx.sender, rows, policy, { deferContacts: true });
-    if (decision.skip.length)
-      await tx.query(
-        `UPDATE campaign_sends c SET state = 'skipped', skip_reason = u.reason, final_at = now(), updated_at = now()
-           FROM unnest($1::text[], $2::text[]) AS u(id, reason) WHERE c.send_id = u.id`,
-        [decision.skip.map((s) => s.send_id), decision.skip.map((s) => s.reason)],
-      );
-    if (decision.hold.length)
-      await tx.query(
-        `UPDATE campaign_sends c SET not_before = u.until, enqueued_at = NULL, skip_reason = u.reason, updated_at = now()
-           FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS u(id, until, reason) WHERE c.send_id = u.id`,
-        [
-          decision.hold.map((h) => h.send_id),
-          decision.hold.map((h) => h.until),
-          decision.hold.map((h) => h.reason),
-        ],
-      );
+    const decision = await gate(tx, ctx.sender, rows, policy);
     const { delays, share, holdMs } = await reserveSlots(
       tx,
       ctx.sender.id,
@@ -288,37 +296,57 @@ export async function processSends(
       claimedShare = share;
       joinHoldMs = holdMs;
     }
-    if (decision.send.length)
-      await tx.query(
-        `UPDATE campaign_sends c SET state = 'sending', attempts = attempts + 1, sending_at = now(),
-             lease_owner = $3, lease_until = clock_timestamp() + make_interval(secs => (u.delay + $4) / 1000),
-             skip_reason = NULL, updated_at = now()
-           FROM unnest($1::text[], $2::float8[]) AS u(id, delay) WHERE c.send_id = u.id`,
-        [decision.send.map((s) => s.send_id), delays, options.workerId, leaseMs],
-      );
-    // The pair rate counts from when each message actually goes: its slot, not the claim.
-    await recordContactSends(
+    // The pair rate counts from when each message actually goes: its slot, not the claim. A contact
+    // another campaign sent to since the gate read it is not recorded: held for the pair rate (its
+    // slot goes unused; the tier and warm-up counted it, erring on the safe side).
+    const recorded = await recordContactSends(
       tx,
       policy,
       decision.send.map((s, i) => [s.contact_id, delays[i]!]),
     );
+    const sends: { send_id: string; delay: number }[] = [];
+    decision.send.forEach((s, i) => {
+      if (recorded.has(s.contact_id)) sends.push({ send_id: s.send_id, delay: delays[i]! });
+      else
+        decision.hold.push({
+          send_id: s.send_id,
+          until: new Date(now.getTime() + PAIR_INTERVAL_MS),
+          reason: 'pair_rate',
+        });
+    });
+    if (decision.skip.length)
+      await tx.query(
+        `UPDATE campaign_sends c SET state = 'skipped', skip_reason = u.reason, final_at = now(), updated_at = now()
+           FROM unnest($1::text[], $2::text[]) AS u(id, reason) WHERE c.send_id = u.id`,
+        [decision.skip.map((s) => s.send_id), decision.skip.map((s) => s.reason)],
+      );
+    if (decision.hold.length)
+      await tx.query(
+        `UPDATE campaign_sends c SET not_before = u.until, skip_reason = u.reason, updated_at = now()
+           FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS u(id, until, reason) WHERE c.send_id = u.id`,
+        [
+          decision.hold.map((h) => h.send_id),
+          decision.hold.map((h) => h.until),
+          decision.hold.map((h) => h.reason),
+        ],
+      );
+    if (sends.length)
+      await tx.query(
+        // No join with unnest(...): see the outcome update in recordOutcomes.
+        `UPDATE campaign_sends c SET state = 'sending', attempts = attempts + 1, sending_at = now(), lease_owner = $3,
+             lease_until = clock_timestamp()
+               + make_interval(secs => (($2::float8[])[array_position($1::text[], c.send_id)] + $4) / 1000),
+             skip_reason = NULL, updated_at = now()
+           WHERE c.send_id = ANY($1::text[])`,
+        [sends.map((s) => s.send_id), sends.map((s) => s.delay), options.workerId, leaseMs],
+        { name: 'dispatch-mark-sending' },
+      );
+    claimedRows = rows.length;
     report.held = decision.hold.length;
     report.skipped = decision.skip.length;
-    for (const row of rows) claimedIds.add(row.send_id);
     const byId = new Map(rows.map((r) => [r.send_id, r]));
-    return decision.send.map((s, i) => ({ ...byId.get(s.send_id)!, delayMs: delays[i]! }));
+    return sends.map((s) => ({ ...byId.get(s.send_id)!, delayMs: s.delay }));
   });
-  const unclaimed = claimedIds.size < sendIds.length ? sendIds.filter((id) => !claimedIds.has(id)) : [];
-  if (unclaimed.length)
-    // Rows another transaction held locked at the claim (SKIP LOCKED) would wait out the pump's
-    // stale timeout; offered again at the next pump pass instead. Rows claimed or settled are not
-    // queued, and held ones are not due, so they are left alone.
-    await runtime.pg.query(
-      `UPDATE campaign_sends SET enqueued_at = NULL
-        WHERE send_id = ANY($1::text[]) AND campaign_id = $2 AND state = 'queued' AND not_before <= $3
-          AND enqueued_at IS NOT NULL`,
-      [unclaimed, campaignId, now],
-    );
   if (claimed.length === 0) {
     await maybeComplete(runtime, ctx.campaign);
     return report;
@@ -369,7 +397,7 @@ export async function processSends(
       return result;
     }),
   );
-  const stop = await recordOutcomes(runtime, ctx, claimed, outcomes, options);
+  const stop = await recordOutcomes(runtime, ctx, claimed, outcomes, options, claimedRows < batch.count);
   report.sent = outcomes.filter((o) => o?.class === 'accepted').length;
   if (stop) report.stopped = stop;
   return report;
@@ -381,6 +409,8 @@ async function recordOutcomes(
   rows: Claimed[],
   outcomes: (SendOutcome | undefined)[],
   options: DispatchOptions,
+  /** The claim found fewer due sends than the batch asked for: the campaign may be done. */
+  drained: boolean,
 ): Promise<string | undefined> {
   const maxAttempts = options.maxAttempts ?? DEFAULTS.maxAttempts;
   const ids: string[] = [];
@@ -453,21 +483,26 @@ async function recordOutcomes(
   // for the pump's sweep (the table dedupes by key, so a send written twice is harmless).
   const reported = await reportBatch(runtime, ctx, rows, outcomes, ids, states);
   if (ids.length)
+    // No join: each row's values are picked from the arrays by its position. Joined to
+    // `unnest(...)`, the planner (which takes the ledger's `sending` rows to be few) made the rows
+    // in flight the outer side of a nested loop and rescanned the whole batch for each of them:
+    // two thirds of PostgreSQL's time at 1,000/s.
     await runtime.pg.query(
-      `UPDATE campaign_sends c SET state = u.state, provider_message_id = coalesce(u.pid, c.provider_message_id),
-           error_code = u.code, error_title = u.title, not_before = coalesce(u.nb, c.not_before),
-           enqueued_at = CASE WHEN u.state = 'queued' THEN NULL ELSE c.enqueued_at END,
-           final_at = CASE WHEN u.state IN ('accepted', 'failed') THEN now() ELSE NULL END,
-           reported = CASE WHEN $8 AND u.state IN ('accepted', 'failed') THEN true ELSE c.reported END,
-           lease_owner = NULL, lease_until = NULL, updated_at = now()
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[])
-              AS u(id, state, pid, code, title, nb)
-        WHERE c.send_id = u.id AND c.state = 'sending' AND c.lease_owner = $7`,
+      `UPDATE campaign_sends c
+          SET (state, provider_message_id, error_code, error_title, not_before, final_at, reported) = (
+                SELECT u.state, coalesce(u.pid, c.provider_message_id), u.code, u.title, coalesce(u.nb, c.not_before),
+                       CASE WHEN u.state IN ('accepted', 'failed') THEN now() END,
+                       CASE WHEN $8 AND u.state IN ('accepted', 'failed') THEN true ELSE c.reported END
+                  FROM (SELECT ($2::text[])[i] AS state, ($3::text[])[i] AS pid, ($4::int[])[i] AS code,
+                               ($5::text[])[i] AS title, ($6::timestamptz[])[i] AS nb
+                          FROM array_position($1::text[], c.send_id) AS i) u),
+              lease_owner = NULL, lease_until = NULL, updated_at = now()
+        WHERE c.send_id = ANY($1::text[]) AND c.state = 'sending' AND c.lease_owner = $7`,
       [ids, states, providerIds, codes, titles, notBefore, options.workerId, reported],
     );
   if (released.length)
     await runtime.pg.query(
-      `UPDATE campaign_sends SET state = 'queued', attempts = attempts - 1, enqueued_at = NULL, lease_owner = NULL,
+      `UPDATE campaign_sends SET state = 'queued', attempts = attempts - 1, lease_owner = NULL,
            lease_until = NULL, updated_at = now()
         WHERE send_id = ANY($1::text[]) AND state = 'sending' AND lease_owner = $2`,
       [released, options.workerId],
@@ -504,12 +539,15 @@ async function recordOutcomes(
       "UPDATE senders SET status = 'stopped', status_reason = $2, updated_at = now() WHERE id = $1",
       [ctx.sender.id, stopReason],
     );
-  if (!stopReason) stopReason = await failureRateBreached(runtime.pg, ctx.campaign);
+  if (!stopReason && (states.includes('failed') || !failureWindowFull.get(ctx.campaign.id)))
+    stopReason = await failureRateBreached(runtime.pg, ctx.campaign);
   if (stopReason) {
     await autoPause(runtime, ctx.campaign, stopReason);
     return stopReason;
   }
-  await maybeComplete(runtime, ctx.campaign);
+  // A batch that got all it asked for leaves the last word to the pump, which completes the
+  // campaign at its next pass once nothing is queued or in flight (one query less per batch).
+  if (drained) await maybeComplete(runtime, ctx.campaign);
   return undefined;
 }
 
@@ -574,6 +612,8 @@ async function reportBatch(
 }
 
 type SendRow = Record<string, string | number | boolean | null>;
+/** How long a batch's settled sends wait for others to share their ClickHouse insert (ms, server mode). */
+const SENDS_LINGER_MS = 1_000;
 const sendsWriters = new WeakMap<Runtime, GroupCommit<SendRow[], true>>();
 /**
  * Batches settling while a `sends` insert runs join the next one: each insert costs ClickHouse a part
@@ -587,7 +627,15 @@ function sendsWriter(runtime: Runtime): GroupCommit<SendRow[], true> {
         await runtime.ch.insert('sends', groups.flat());
         return groups.map(() => true as const);
       },
-      { weight: (rows) => rows.length, maxWeight: 20_000 },
+      // With a PostgreSQL server, a second of settled batches per insert: each insert also makes
+      // ClickHouse create (and later merge) part files, which was over half of a worker's CPU at one
+      // insert per batch (perf). Not on PGlite: there the one process's four senders fell from
+      // 3,015/s to 1,763/s with it (A/B, BENCHMARKS.md), though it spent less CPU per message.
+      {
+        weight: (rows) => rows.length,
+        maxWeight: 20_000,
+        lingerMs: runtime.pg.mode === 'server' ? SENDS_LINGER_MS : 0,
+      },
     );
     sendsWriters.set(runtime, writer);
   }
@@ -614,6 +662,16 @@ async function recordOptOuts(sql: PostgresStore, ctx: Context, contactIds: strin
   });
 }
 
+/**
+ * Campaigns whose failure window, at this process's last look, already held `min_attempts` settled
+ * sends. A batch without a failure then cannot raise the share over the threshold (the failures in
+ * the window can only leave it, and its size no longer crosses `min_attempts`), so only batches with
+ * a failure look again; a process recording failures looks after its own update, so it sees every
+ * batch committed before. The rule is still evaluated per batch, but a query is spent only where
+ * the answer can change.
+ */
+const failureWindowFull = new Map<string, boolean>();
+
 async function failureRateBreached(sql: Sql, campaign: Campaign): Promise<string | undefined> {
   const rule = campaign.settings.auto_pause;
   if (!rule) return undefined;
@@ -625,6 +683,8 @@ async function failureRateBreached(sql: Sql, campaign: Campaign): Promise<string
   );
   const n = Number(rows[0]?.n ?? 0);
   const failed = Number(rows[0]?.failed ?? 0);
+  if (failureWindowFull.size > 10_000) failureWindowFull.clear();
+  failureWindowFull.set(campaign.id, n >= rule.min_attempts);
   if (n >= rule.min_attempts && failed / n > rule.failure_rate)
     return `failure rate ${((100 * failed) / n).toFixed(1)}% over the last ${n} sends exceeds ${(100 * rule.failure_rate).toFixed(1)}%`;
   return undefined;
@@ -787,8 +847,7 @@ export async function reconcileSending(
     );
   if (requeue.length)
     await runtime.pg.query(
-      `UPDATE campaign_sends SET state = 'queued', enqueued_at = NULL, lease_owner = NULL, lease_until = NULL,
-           updated_at = now()
+      `UPDATE campaign_sends SET state = 'queued', lease_owner = NULL, lease_until = NULL, updated_at = now()
         WHERE send_id = ANY($1::text[]) AND state = 'sending' AND lease_until < clock_timestamp()`,
       [requeue],
     );

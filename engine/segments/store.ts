@@ -164,8 +164,9 @@ export interface Dependents {
 }
 
 /**
- * Saved segments that refer to this one by name, and campaigns whose audience is this segment (by id)
- * or a DSL audience that refers to it by name (`in segment "x"`).
+ * Saved segments that refer to this one by name, and unfinished campaigns whose audience is this
+ * segment (by id) or a DSL audience that refers to it by name (`in segment "x"`). A completed,
+ * cancelled or failed campaign never resolves its audience again, so it does not hold the segment.
  */
 export async function segmentDependents(
   sql: Sql,
@@ -220,7 +221,8 @@ async function campaignRows(
   );
   if (!exists.rows[0]?.present) return [];
   const result = await sql.query<{ id: string; name: string; dsl?: string }>(
-    `SELECT id::text AS id, name::text AS name${extra} FROM campaigns WHERE ${where} ORDER BY name`,
+    `SELECT id::text AS id, name::text AS name${extra} FROM campaigns
+      WHERE ${where} AND state NOT IN ('completed', 'cancelled', 'failed') ORDER BY name`,
     params,
   );
   return result.rows;

@@ -70,6 +70,7 @@ async function openServer(url: string, schema: string): Promise<PostgresStore> {
   const pool = new pg.Pool({
     connectionString: url,
     max: Number(process.env.CHORUS_PG_POOL ?? 10),
+    idleTimeoutMillis: Number(process.env.CHORUS_PG_IDLE_MS ?? 10_000),
     options: `-c search_path=${schema}`,
   });
   pool.on('error', () => {}); // idle client errors surface on the next query instead

@@ -106,34 +106,49 @@ export function quietUntil(at: Date, zone: string, quiet: { start: number; end: 
 
 /**
  * Decides, inside the caller's transaction, which candidates may be sent now, which are held (and
- * until when), and which are skipped for good; records what the sent ones use up.
+ * until when), and which are skipped for good; records what the sent ones use up of the tier and
+ * the warm-up. The caller then records the contacts with their slot times (`recordContactSends`),
+ * which confirms the pair rate and the frequency cap.
  */
 export async function gate(
   tx: Sql,
   sender: SenderLimits,
   candidates: Candidate[],
   policy: GatePolicy,
-  options: {
-    /** The caller records the sent contacts itself with their slot times (`recordContactSends`). */
-    deferContacts?: boolean;
-  } = {},
 ): Promise<GateResult> {
   const result: GateResult = { send: [], hold: [], skip: [] };
   if (candidates.length === 0) return result;
   const now = policy.now;
   const ids = candidates.map((c) => c.contact_id);
 
-  // Consent, read again right before the send: the latest record wins.
-  const { rows: consent } = await tx.query<{ contact_id: string; status: string }>(
-    `SELECT contact_id, status FROM consent_current
-     WHERE workspace_id = $1 AND channel = $2 AND purpose = $3 AND contact_id = ANY($4::text[])`,
-    [policy.workspaceId, policy.channel, policy.purpose, ids],
+  // Consent, read again right before the send (the latest record wins), and each contact's pacing:
+  // one statement for the batch. The pacing is read without a lock: `recordContactSends` writes it
+  // back only where it still allows the send, which is what settles a race with another campaign.
+  const { rows: known } = await tx.query<{
+    contact_id: string;
+    status: string | null;
+    last_sent_at: Date | null;
+    marketing_sent_at: Date[] | null;
+  }>(
+    // One primary-key probe per contact in each table, whatever the planner believes of their sizes
+    // (OFFSET 0 keeps each lateral subquery a per-row lookup: as plain joins, a ledger launched
+    // before autovacuum's first ANALYZE was planned as one materialized scan of the workspace's
+    // consent, compared with every contact of the batch).
+    `SELECT u.contact_id, cc.status, t.last_sent_at, t.marketing_sent_at
+       FROM unnest($4::text[]) AS u(contact_id)
+       LEFT JOIN LATERAL (SELECT status FROM consent_current
+                           WHERE workspace_id = $1 AND contact_id = u.contact_id AND channel = $2 AND purpose = $3
+                          OFFSET 0) cc ON true
+       LEFT JOIN LATERAL (SELECT last_sent_at, marketing_sent_at FROM throttle_contacts
+                           WHERE workspace_id = $1 AND contact_id = u.contact_id OFFSET 0) t ON true`,
+    [policy.workspaceId, policy.channel, policy.purpose, [...new Set(ids)]],
+    { name: 'throttle-gate-read' },
   );
-  const optedIn = new Set(consent.filter((r) => r.status === 'opted_in').map((r) => r.contact_id));
+  const byContact = new Map(known.map((r) => [r.contact_id, r]));
 
   let remaining: Candidate[] = [];
   for (const c of candidates) {
-    if (!optedIn.has(c.contact_id)) {
+    if (byContact.get(c.contact_id)?.status !== 'opted_in') {
       result.skip.push({ send_id: c.send_id, reason: 'no_consent' });
       continue;
     }
@@ -145,23 +160,7 @@ export async function gate(
   }
   if (remaining.length === 0) return result;
 
-  // Pair rate and frequency caps: lock each contact's row, in a fixed order so batches never deadlock.
-  const contactIds = [...new Set(remaining.map((c) => c.contact_id))].sort();
-  await tx.query(
-    `INSERT INTO throttle_contacts (workspace_id, contact_id)
-     SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`,
-    [policy.workspaceId, contactIds],
-  );
-  const { rows: pacing } = await tx.query<{
-    contact_id: string;
-    last_sent_at: Date | null;
-    marketing_sent_at: Date[];
-  }>(
-    `SELECT contact_id, last_sent_at, marketing_sent_at FROM throttle_contacts
-     WHERE workspace_id = $1 AND contact_id = ANY($2::text[]) ORDER BY contact_id FOR UPDATE`,
-    [policy.workspaceId, contactIds],
-  );
-  const byContact = new Map(pacing.map((r) => [r.contact_id, r]));
+  // Pair rate and frequency caps.
   const marketing = policy.purpose === 'marketing';
   const next: Candidate[] = [];
   const seen = new Set<string>();
@@ -253,12 +252,6 @@ export async function gate(
   }
 
   if (remaining.length) {
-    if (!options.deferContacts)
-      await recordContactSends(
-        tx,
-        policy,
-        remaining.map((c) => [c.contact_id, 0]),
-      );
     if (sender.warmup_started_at)
       await tx.query('UPDATE throttle_sender_days SET sent = sent + $3 WHERE sender_id = $1 AND day = $2', [
         sender.id,
@@ -273,29 +266,47 @@ export async function gate(
 /**
  * Records, for contacts `gate` let through, when their message goes (`delayMs` after the policy
  * clock: the pair rate counts from the slot, not the claim) and, for marketing, that it used one of
- * the frequency cap's messages. One statement for the batch.
+ * the frequency cap's messages. One statement for the batch, which writes a contact only if its row
+ * still allows the send (another campaign's batch may have sent to it since `gate` read it): the row
+ * is locked and checked again there. Returns the contacts recorded; the others must not be sent now.
  */
 export async function recordContactSends(
   tx: Sql,
-  policy: Pick<GatePolicy, 'workspaceId' | 'purpose' | 'now'>,
+  policy: Pick<GatePolicy, 'workspaceId' | 'purpose' | 'frequencyCap' | 'now'>,
   sends: [contactId: string, delayMs: number][],
-): Promise<void> {
-  if (sends.length === 0) return;
-  await tx.query(
-    `UPDATE throttle_contacts t SET last_sent_at = $2::timestamptz + make_interval(secs => u.delay / 1000),
-       marketing_sent_at = CASE WHEN $3 THEN
-         array_append(ARRAY(SELECT x FROM unnest(t.marketing_sent_at) x WHERE x > $2::timestamptz - interval '90 days'), $2::timestamptz)
-         ELSE t.marketing_sent_at END
-      FROM unnest($4::text[], $5::float8[]) AS u(contact_id, delay)
-     WHERE t.workspace_id = $1 AND t.contact_id = u.contact_id`,
+): Promise<Set<string>> {
+  if (sends.length === 0) return new Set();
+  const marketing = policy.purpose === 'marketing';
+  const cap = marketing ? policy.frequencyCap : null;
+  // In contact order, so batches lock shared contacts in one order and never deadlock.
+  const sorted = [...sends].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const { rows } = await tx.query<{ contact_id: string }>(
+    `INSERT INTO throttle_contacts AS t (workspace_id, contact_id, last_sent_at, marketing_sent_at)
+     SELECT $1, u.contact_id, $2::timestamptz + make_interval(secs => u.delay / 1000),
+            CASE WHEN $3 THEN ARRAY[$2::timestamptz] ELSE '{}'::timestamptz[] END
+       FROM unnest($4::text[], $5::float8[]) WITH ORDINALITY AS u(contact_id, delay, n) ORDER BY u.n
+     ON CONFLICT (workspace_id, contact_id) DO UPDATE
+        SET last_sent_at = EXCLUDED.last_sent_at,
+            marketing_sent_at = CASE WHEN $3 THEN
+              array_append(ARRAY(SELECT x FROM unnest(t.marketing_sent_at) x WHERE x > $2::timestamptz - interval '90 days'), $2::timestamptz)
+              ELSE t.marketing_sent_at END
+      WHERE (t.last_sent_at IS NULL OR t.last_sent_at <= $2::timestamptz - make_interval(secs => $6::float8 / 1000))
+        AND ($7::int IS NULL OR
+             (SELECT count(*) FROM unnest(t.marketing_sent_at) x WHERE x > $2::timestamptz - make_interval(days => $8::int)) < $7::int)
+     RETURNING t.contact_id`,
     [
       policy.workspaceId,
       policy.now,
-      policy.purpose === 'marketing',
-      sends.map((s) => s[0]),
-      sends.map((s) => s[1]),
+      marketing,
+      sorted.map((s) => s[0]),
+      sorted.map((s) => s[1]),
+      PAIR_INTERVAL_MS,
+      cap?.max ?? null,
+      cap?.days ?? null,
     ],
+    { name: 'throttle-record-contacts' },
   );
+  return new Set(rows.map((r) => r.contact_id));
 }
 
 /** A worker not seen on a sender for this long no longer holds a share of its limit. */

@@ -42,14 +42,12 @@ export async function retireWorker(sql: Sql, workerId: string): Promise<void> {
   );
 }
 
-/** Queued sends of these senders' running campaigns that were enqueued are offered again. */
+/** Batches out for these senders' campaigns stop counting: their sends are offered again. */
 async function reofferSenders(sql: Sql, senderIds: string[]): Promise<void> {
   if (senderIds.length === 0) return;
   await sql.query(
-    `UPDATE campaign_sends s SET enqueued_at = NULL
-       FROM campaigns c
-      WHERE c.id = s.campaign_id AND c.sender_id = ANY($1::text[]) AND c.state = 'running'
-        AND s.state = 'queued' AND s.enqueued_at IS NOT NULL`,
+    `DELETE FROM dispatch_batches b USING campaigns c
+      WHERE c.id = b.campaign_id AND c.sender_id = ANY($1::text[])`,
     [senderIds],
   );
 }

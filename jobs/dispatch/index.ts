@@ -1,15 +1,17 @@
 /**
- * Campaign dispatch on pg-boss. The ledger (campaign_sends) is the truth; jobs only carry batches of
- * send ids to whichever worker process is free. A pump in every worker process keeps a bounded
- * number of due sends enqueued per running campaign, re-offers batches whose job died with its
- * process, resolves in-doubt sends and writes settled sends to ClickHouse. Duplicate jobs are
- * harmless: a claim is a row lock plus a state check.
+ * Campaign dispatch on pg-boss. The ledger (campaign_sends) is the truth; a job only tells whichever
+ * worker process is free to claim a batch of a campaign's due sends. A pump in every worker process
+ * keeps a bounded number of due sends enqueued per running campaign (one `dispatch_batches` row per
+ * batch out; a batch whose job died stops counting after the stale timeout), resolves in-doubt sends
+ * and writes settled sends to ClickHouse. Duplicate jobs are harmless: a claim is a row lock plus a
+ * state check.
  */
 import { hostname } from 'node:os';
 import type { PgBoss } from 'pg-boss';
 import {
   DEFAULTS,
   type DispatchOptions,
+  forgetBatches,
   maybeComplete,
   processSends,
   reconcileSending,
@@ -31,9 +33,11 @@ const QUEUE_OPTIONS = { retryLimit: 3, expireInSeconds: 120, notify: true };
 /** Dispatch queues worked in this process, with the id of their first pg-boss worker. */
 const localQueues = new Map<string, string>();
 
+/** A batch: up to `count` due sends of the campaign, claimed by the worker that takes the job. */
 export interface DispatchJob {
   campaignId: string;
-  sendIds: string[];
+  batchId: string;
+  count: number;
 }
 
 export interface PumpOptions {
@@ -41,7 +45,7 @@ export interface PumpOptions {
   processMps?: number;
   /** Seconds of sending kept enqueued per campaign. */
   aheadSeconds?: number;
-  /** An enqueued send not claimed after this long is offered again (its job may have died). */
+  /** A batch not claimed after this long no longer counts as enqueued (its job may have died). */
   staleMs?: number;
 }
 
@@ -97,52 +101,56 @@ export async function pump(
     const rate = Number(campaign.throughput_mps);
     const size = batchSize(rate);
     const budget = Math.max(size * 2, Math.ceil(rate * (options.aheadSeconds ?? 2)));
-    const enqueuedNow = async (sql: Sql) =>
+    const outstanding = async (sql: Sql) =>
       Number(
         (
           await sql.query<{ n: string }>(
-            `SELECT count(*) AS n FROM campaign_sends WHERE campaign_id = $1 AND state = 'queued'
+            `SELECT coalesce(sum(size), 0) AS n FROM dispatch_batches WHERE campaign_id = $1
                AND enqueued_at > clock_timestamp() - make_interval(secs => $2::float8 / 1000)`,
             [campaign.id, staleMs],
           )
         ).rows[0]?.n ?? 0,
       );
     // Most passes find no whole batch of room (three pumps, every 200 ms): they skip the locked
-    // transaction. Sends are enqueued, so the campaign is not complete either. Counted again below.
-    if (budget - (await enqueuedNow(runtime.pg)) < size) continue;
-    const ids = await runtime.pg.transaction(async (tx) => {
-      // Pumps of several processes take turns per campaign: each then counts what the other just
-      // enqueued (instead of all enqueuing the whole budget), and none holds row locks on the
-      // sends another pump just handed to a worker while the worker claims them.
+    // transaction. Batches are out, so the campaign is not complete either. Counted again below.
+    if (budget - (await outstanding(runtime.pg)) < size) continue;
+    const batches = await runtime.pg.transaction(async (tx) => {
+      // Pumps of several processes take turns per campaign, so each counts what the others just
+      // enqueued instead of all enqueuing the whole budget.
       await tx.query("SELECT pg_advisory_xact_lock(hashtext('chorus.pump.' || $1))", [campaign.id]);
+      const out = await outstanding(tx);
       // Whole batches only: pumps in three processes every 200 ms otherwise top up ~70 sends a pass
-      // at 1,000/s, and every batch costs ~20 statements whatever its size (the campaign's tail, fewer
-      // than a batch, still goes: once the others are claimed the whole budget is free).
-      const room = Math.floor((budget - (await enqueuedNow(tx))) / size) * size;
+      // at 1,000/s, and every batch costs a dozen statements whatever its size (the campaign's tail,
+      // fewer than a batch, still goes: once the others are claimed the whole budget is free).
+      const room = Math.floor((budget - out) / size) * size;
       if (room <= 0) return [];
-      const { rows } = await tx.query<{ send_id: string }>(
-        `UPDATE campaign_sends SET enqueued_at = clock_timestamp()
-          WHERE send_id IN (
-            SELECT send_id FROM campaign_sends
-             WHERE campaign_id = $1 AND state = 'queued' AND not_before <= $2
-               AND (enqueued_at IS NULL OR enqueued_at < clock_timestamp() - make_interval(secs => $3::float8 / 1000))
-             ORDER BY not_before, send_id LIMIT $4 FOR UPDATE SKIP LOCKED)
-          RETURNING send_id`,
-        [campaign.id, now, staleMs, room],
+      // Due sends not yet covered by a batch out (a bounded look at the due index).
+      const { rows } = await tx.query<{ n: string }>(
+        `SELECT count(*) AS n FROM (SELECT 1 FROM campaign_sends
+            WHERE campaign_id = $1 AND state = 'queued' AND not_before <= $2 LIMIT $3) due`,
+        [campaign.id, now, out + room],
       );
-      return rows.map((r) => r.send_id).sort();
+      const n = Math.min(room, Number(rows[0]?.n ?? 0) - out);
+      if (n <= 0) return [];
+      const sizes: number[] = [];
+      for (let left = n; left > 0; left -= size) sizes.push(Math.min(size, left));
+      const ids = sizes.map(() => newId('b', 12));
+      await tx.query(
+        `INSERT INTO dispatch_batches (batch_id, campaign_id, size, enqueued_at)
+         SELECT unnest($1::text[]), $2, unnest($3::int[]), clock_timestamp()`,
+        [ids, campaign.id, sizes],
+      );
+      return ids.map((batchId, i) => ({ batchId, count: sizes[i]! }));
     });
-    if (ids.length === 0) {
+    if (batches.length === 0) {
       if (campaign.state === 'running') await maybeComplete(runtime, campaign);
       continue;
     }
-    const jobs = [];
-    for (let i = 0; i < ids.length; i += size)
-      jobs.push({ data: { campaignId: campaign.id, sendIds: ids.slice(i, i + size) } satisfies DispatchJob });
+    const jobs = batches.map((b) => ({ data: { campaignId: campaign.id, ...b } satisfies DispatchJob }));
     const queue = (campaign.sender_id && routes.get(campaign.sender_id)) || DISPATCH_QUEUE;
     if (!perQueue.has(queue)) perQueue.set(queue, []);
     perQueue.get(queue)!.push(jobs);
-    enqueued += ids.length;
+    enqueued += batches.reduce((sum, b) => sum + b.count, 0);
   }
   for (const [queue, perCampaign] of perQueue) {
     const interleaved = [];
@@ -156,6 +164,8 @@ export async function pump(
   return enqueued;
 }
 
+/** How often a dispatcher looks for in-doubt sends whose lease ran out (ms). */
+const RECONCILE_MS = 1_000;
 /** How often a dispatcher on PGlite vacuums and analyzes the ledger (ms). */
 const EMBEDDED_VACUUM_MS = 10_000;
 
@@ -230,19 +240,14 @@ export async function startDispatcher(
     const handler = async (jobs: { data: DispatchJob }[]) => {
       for (const job of jobs) {
         while (inFlight.size >= concurrency) await Promise.race(inFlight);
-        const { campaignId, sendIds } = job.data;
-        const run: Promise<void> = processSends(runtime, campaignId, sendIds, dispatch)
+        const { campaignId, batchId, count } = job.data;
+        const run: Promise<void> = processSends(runtime, campaignId, { batchId, count }, dispatch)
           .then(
             () => {},
             async (error) => {
               runtime.log.error({ err: error, campaign: campaignId }, 'dispatch batch failed');
-              // Offered again at the next pump pass rather than after the stale timeout.
-              await runtime.pg
-                .query(
-                  "UPDATE campaign_sends SET enqueued_at = NULL WHERE send_id = ANY($1::text[]) AND state = 'queued'",
-                  [sendIds],
-                )
-                .catch(() => {});
+              // Its sends are offered again at the next pump pass rather than after the stale timeout.
+              await forgetBatches(runtime.pg, [batchId]).catch(() => {});
             },
           )
           .finally(() => inFlight.delete(run));
@@ -273,26 +278,34 @@ export async function startDispatcher(
     }, HEARTBEAT_MS);
     beat.unref();
   }
-  let running = false;
+  let running: Promise<void> | undefined;
+  /** A kick came while a pass ran: another pass follows it at once (the kick's campaign may be new to it). */
+  let kicked = false;
   let stopped = false;
   let prunedAt = 0;
   let vacuumedAt = 0;
-  const pass = async () => {
-    if (running || stopped) return;
-    running = true;
+  let reconciledAt = 0;
+  const onePass = async () => {
     try {
       if (Date.now() - prunedAt > 60_000) {
         prunedAt = Date.now();
         await pruneShares(runtime.pg);
+        await runtime.pg.query(
+          "DELETE FROM dispatch_batches WHERE enqueued_at < clock_timestamp() - interval '10 minutes'",
+        );
         for (const queue of await pruneWorkers(runtime.pg)) await boss.deleteQueue(queue).catch(() => {});
       }
       if (runtime.pg.mode === 'embedded' && Date.now() - vacuumedAt > EMBEDDED_VACUUM_MS) {
         // PGlite has no autovacuum: without this the ledger's dead row versions and index entries
-        // (three updates per send) pile up, and the planner, with no statistics, scans them all.
+        // (two updates per send) pile up, and the planner, with no statistics, scans them all.
         vacuumedAt = Date.now();
-        await runtime.pg.exec('VACUUM ANALYZE campaign_sends, throttle_contacts');
+        await runtime.pg.exec('VACUUM ANALYZE campaign_sends, throttle_contacts, dispatch_batches');
       }
-      await reconcileSending(runtime, dispatch);
+      // In-doubt sends wait out a lease (30 s) first, so looking once a second is soon enough.
+      if (Date.now() - reconciledAt >= RECONCILE_MS) {
+        reconciledAt = Date.now();
+        await reconcileSending(runtime, dispatch);
+      }
       await pump(runtime, boss, { ...options, clockOffsetMs: dispatch.clockOffsetMs });
       const { rows } = await runtime.pg.query<{ campaign_id: string }>(
         `SELECT DISTINCT campaign_id FROM campaign_sends WHERE reported = false AND state IN ('accepted', 'failed') LIMIT 20`,
@@ -300,15 +313,29 @@ export async function startDispatcher(
       for (const row of rows) await reportSends(runtime, row.campaign_id);
     } catch (error) {
       if (!stopped) runtime.log.error({ err: error }, 'dispatch pump failed');
-    } finally {
-      running = false;
     }
   };
-  const timer = setInterval(pass, options.pumpIntervalMs ?? 500);
+  const pass = (kick = false): Promise<void> => {
+    if (stopped) return Promise.resolve();
+    if (running) {
+      if (kick) kicked = true;
+      return running;
+    }
+    running = (async () => {
+      do {
+        kicked = false;
+        await onePass();
+      } while (kicked && !stopped);
+    })().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+  const timer = setInterval(() => void pass(), options.pumpIntervalMs ?? 500);
   await pass();
   const handle: DispatcherHandle = {
     options: dispatch,
-    kick: pass,
+    kick: () => pass(true),
     async stop() {
       stopped = true;
       localDispatchers.delete(handle);
@@ -320,7 +347,7 @@ export async function startDispatcher(
         await boss.offWork(DISPATCH_QUEUE);
         await boss.offWork(ownQueue);
       }
-      while (running) await new Promise((r) => setTimeout(r, 20));
+      await running;
       await Promise.all(inFlight);
       if (work) {
         // Its senders go to other workers at once, with what was enqueued to it.
