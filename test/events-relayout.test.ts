@@ -1,23 +1,16 @@
 // Migration 0100 rebuilds `events` in a new sort order on a database that already holds events: every
 // row survives, the derived tables fed by materialized views are not fed twice by the copy, inserts
 // after it still feed them, and running its statements again (a migration stopped halfway) is safe.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ClickHouseStore, openClickHouse } from '../engine/stores/clickhouse.ts';
-import { loadMigrations, splitStatements } from '../engine/stores/migrate.ts';
+import type { ClickHouseStore } from '../engine/stores/clickhouse.ts';
+import { type MigrationScratch, openMigrationScratch } from './helpers/migrations.ts';
 
 const RELAYOUT = 100;
 
 describe('migration 0100: events sorted by day, with a contact key', () => {
   let ch: ClickHouseStore;
-  let dataDir: string;
-  const run = async (version: (v: number) => boolean) => {
-    for (const migration of loadMigrations('clickhouse').filter((m) => version(m.version)))
-      for (const statement of splitStatements(migration.text))
-        await ch.command(statement.replaceAll('{db}', ch.database));
-  };
+  let scratch: MigrationScratch;
+  const run = (version: (v: number) => boolean) => scratch.run(version);
   const snapshot = async () => ({
     events: await ch.rows(
       `SELECT name, contact_id, toString(ts) AS ts, event_id, properties FROM ${ch.database}.events
@@ -47,17 +40,13 @@ describe('migration 0100: events sorted by day, with a contact key', () => {
     );
 
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'chorus-relayout-'));
-    ch = process.env.CLICKHOUSE_URL
-      ? await openClickHouse({ url: process.env.CLICKHOUSE_URL, database: `t_relayout_${process.pid}` })
-      : await openClickHouse({ dataDir, database: 'chorus' });
+    scratch = await openMigrationScratch('relayout');
+    ch = scratch.ch;
     await run((v) => v < RELAYOUT);
     await insertEvents(0, 300);
   });
   afterAll(async () => {
-    if (ch?.mode === 'server') await ch.command(`DROP DATABASE IF EXISTS ${ch.database}`);
-    await ch?.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    await scratch?.close();
   });
 
   it('keeps every event and feeds no derived table twice; a second run changes nothing', async () => {

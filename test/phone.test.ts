@@ -11,19 +11,7 @@ import {
   validatePhoneNumberLength,
 } from 'libphonenumber-js/max';
 import { describe, expect, it } from 'vitest';
-import { normalizePhone, type PhoneResult } from '../engine/contacts/phone.ts';
-
-const LENGTH_REASONS: Record<string, string> = {
-  TOO_SHORT: 'is too short',
-  TOO_LONG: 'is too long',
-  INVALID_LENGTH: 'has a length no number in its region has',
-  INVALID_COUNTRY: 'has no country code and the default region is unknown',
-  NOT_A_NUMBER: 'is not a phone number',
-};
-const reasonFor = (text: string, problem: string) =>
-  problem === 'INVALID_COUNTRY' && text.startsWith('+')
-    ? 'has an unknown country calling code'
-    : (LENGTH_REASONS[problem] ?? 'is not a valid number');
+import { normalizePhone, type PhoneResult, reasonFor } from '../engine/contacts/phone.ts';
 
 /** normalizePhone as it was, with the library's `isValid()`: the reference. */
 function reference(raw: string, defaultRegion: string): PhoneResult {

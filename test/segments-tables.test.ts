@@ -1,12 +1,9 @@
 // Migrations 0110 (typed property maps on events) and 0111 (events_by_contact) on a database that
 // already holds events: existing rows are backfilled, inserts after them are fed at ingest, and
 // running a migration's statements again (one stopped halfway) changes nothing.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ClickHouseStore, openClickHouse } from '../engine/stores/clickhouse.ts';
-import { loadMigrations, splitStatements } from '../engine/stores/migrate.ts';
+import type { ClickHouseStore } from '../engine/stores/clickhouse.ts';
+import { type MigrationScratch, openMigrationScratch } from './helpers/migrations.ts';
 
 const PROPERTY_MAPS = 110;
 const BY_CONTACT = 111;
@@ -33,12 +30,8 @@ function expected(properties: Record<string, unknown>) {
 
 describe('segment tables: property maps and per-contact event summaries', () => {
   let ch: ClickHouseStore;
-  let dataDir: string;
-  const run = async (version: (v: number) => boolean) => {
-    for (const migration of loadMigrations('clickhouse').filter((m) => version(m.version)))
-      for (const statement of splitStatements(migration.text))
-        await ch.command(statement.replaceAll('{db}', ch.database));
-  };
+  let scratch: MigrationScratch;
+  const run = (version: (v: number) => boolean) => scratch.run(version);
   const insertEvents = (from: number, count: number) =>
     ch.insert(
       'events',
@@ -77,17 +70,13 @@ describe('segment tables: property maps and per-contact event summaries', () => 
     );
 
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'chorus-segment-tables-'));
-    ch = process.env.CLICKHOUSE_URL
-      ? await openClickHouse({ url: process.env.CLICKHOUSE_URL, database: `t_segtables_${process.pid}` })
-      : await openClickHouse({ dataDir, database: 'chorus' });
+    scratch = await openMigrationScratch('segtables');
+    ch = scratch.ch;
     await run((v) => v < PROPERTY_MAPS);
     await insertEvents(0, 120);
   });
   afterAll(async () => {
-    if (ch?.mode === 'server') await ch.command(`DROP DATABASE IF EXISTS ${ch.database}`);
-    await ch?.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    await scratch?.close();
   });
 
   it('backfills the maps of stored events, and again changes nothing', async () => {

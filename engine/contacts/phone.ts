@@ -17,7 +17,8 @@ const LENGTH_REASONS: Record<string, string> = {
   NOT_A_NUMBER: 'is not a phone number',
 };
 
-function reasonFor(text: string, problem: string): string {
+/** Why libphonenumber-js's parse or length check refused a number, in words for the error report. */
+export function reasonFor(text: string, problem: string): string {
   if (problem === 'INVALID_COUNTRY' && text.startsWith('+')) return 'has an unknown country calling code';
   return LENGTH_REASONS[problem] ?? 'is not a valid number';
 }
