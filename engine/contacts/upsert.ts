@@ -227,15 +227,17 @@ export async function upsertContacts(
     n.externalId !== undefined
       ? stableId('ct', workspace.id, 'external_id', n.externalId)
       : stableId('ct', workspace.id, 'phone', n.phone!.e164);
+  /** The contacts an input's keys lead to now (the map grows as the batch assigns new contacts). */
+  const keyedIds = (n: Normalized) => ({
+    byExternal: n.externalId !== undefined ? idByKey.get(`external_id:${n.externalId}`) : undefined,
+    byPhone: n.phone ? idByKey.get(`phone:${n.phone.e164}`) : undefined,
+  });
   // Stable ids are read too: a write that stored the contact but not its identities is then recognised.
   const newIds = normalized.map(newIdFor); // a hash each: computed once per input
   // A stable id is only used by an input none of whose keys were found, so only those are candidates.
   const unmatched = newIds.filter((_, i) => {
-    const n = normalized[i]!;
-    return !(
-      (n.externalId !== undefined && idByKey.has(`external_id:${n.externalId}`)) ||
-      (n.phone && idByKey.has(`phone:${n.phone.e164}`))
-    );
+    const { byExternal, byPhone } = keyedIds(normalized[i]!);
+    return byExternal === undefined && byPhone === undefined;
   });
   // Bulk calls: a contact that only one input of the batch names, by keys that all lead to it, and
   // whose latest version this very input produced (same digest) is left as it is without reading its
@@ -247,8 +249,7 @@ export async function upsertContacts(
   if (inputHashes.length && identities.length) {
     const inputsPerId = new Map<string, number>();
     const target: (string | undefined)[] = normalized.map((n, i) => {
-      const byExternal = n.externalId !== undefined ? idByKey.get(`external_id:${n.externalId}`) : undefined;
-      const byPhone = n.phone ? idByKey.get(`phone:${n.phone.e164}`) : undefined;
+      const { byExternal, byPhone } = keyedIds(n);
       const id = byExternal ?? byPhone ?? newIds[i]!;
       inputsPerId.set(id, (inputsPerId.get(id) ?? 0) + 1);
       const allKeysLead = (n.externalId === undefined || byExternal === id) && (!n.phone || byPhone === id);
@@ -292,8 +293,7 @@ export async function upsertContacts(
       return;
     }
     const at = `${path}${pointer(i)}`;
-    const byExternal = n.externalId !== undefined ? idByKey.get(`external_id:${n.externalId}`) : undefined;
-    const byPhone = n.phone ? idByKey.get(`phone:${n.phone.e164}`) : undefined;
+    const { byExternal, byPhone } = keyedIds(n);
     let id: string;
     if (byExternal) {
       id = byExternal;
@@ -430,7 +430,7 @@ const BULK_INPUTS = 500;
 
 /**
  * What a re-import compares: the input as given (an import builds it the same way from the same row
- * and mapping) and the region its phone is read in. 128 bits of SHA-256.
+ * and mapping) and the region its phone is read in. 132 bits of SHA-256 (22 base64url characters).
  */
 function inputHash(workspace: Pick<Workspace, 'default_region'>, input: ContactInput): string {
   return createHash('sha256')
