@@ -14,12 +14,16 @@ export class GroupCommit<Item, Result> {
     done: (result: Result | undefined, error?: unknown) => void;
   }[] = [];
   private active = 0;
+  /** When a running group last finished: a group gathering items waits from then, not from its oldest item. */
+  private freedAt = 0;
   private readonly lingerMs: number;
   private lingerTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly process: (items: Item[]) => Promise<Result[]>;
   private readonly weight: (item: Item) => number;
   private readonly maxWeight: number;
   private readonly concurrency: number;
+  private readonly gatherWeight: number;
+  private readonly moreComing: (() => boolean) | undefined;
 
   constructor(
     process: (items: Item[]) => Promise<Result[]>,
@@ -32,6 +36,13 @@ export class GroupCommit<Item, Result> {
        * fewer, larger groups when items arrive spread out rather than while a group runs.
        */
       lingerMs?: number;
+      /**
+       * While `moreComing()` says items are on their way (e.g. requests still being validated), a
+       * group waits for them until it weighs `gatherWeight`, at most `lingerMs` after its oldest item;
+       * with nothing on its way it starts at once, so a lone item never waits.
+       */
+      moreComing?: () => boolean;
+      gatherWeight?: number;
     },
   ) {
     this.process = process;
@@ -39,6 +50,8 @@ export class GroupCommit<Item, Result> {
     this.maxWeight = options.maxWeight;
     this.concurrency = options.concurrency ?? 1;
     this.lingerMs = options.lingerMs ?? 0;
+    this.moreComing = options.moreComing;
+    this.gatherWeight = Math.min(options.gatherWeight ?? options.maxWeight, options.maxWeight);
   }
 
   submit(item: Item): Promise<Result> {
@@ -52,18 +65,32 @@ export class GroupCommit<Item, Result> {
     });
   }
 
+  /** Re-evaluates a lingering group: call when `moreComing()` may have turned false. */
+  nudge(): void {
+    this.pump();
+  }
+
   private pump(): void {
     while (this.active < this.concurrency && this.queue.length) {
       if (this.lingerMs > 0) {
-        const waited = performance.now() - this.queue[0]!.at;
+        const waited =
+          performance.now() -
+          (this.moreComing ? Math.max(this.queue[0]!.at, this.freedAt) : this.queue[0]!.at);
         const weight = this.queue.reduce((sum, q) => sum + this.weight(q.item), 0);
-        if (waited < this.lingerMs && weight < this.maxWeight) {
+        const waiting = this.moreComing
+          ? weight < this.gatherWeight && this.moreComing()
+          : weight < this.maxWeight;
+        if (waited < this.lingerMs && waiting) {
           this.lingerTimer ??= setTimeout(() => {
             this.lingerTimer = undefined;
             this.pump();
           }, this.lingerMs - waited);
           return;
         }
+      }
+      if (this.lingerTimer) {
+        clearTimeout(this.lingerTimer);
+        this.lingerTimer = undefined;
       }
       const group = [this.queue.shift()!];
       let weight = this.weight(group[0]!.item);
@@ -75,6 +102,7 @@ export class GroupCommit<Item, Result> {
       this.active++;
       void this.runGroup(group).finally(() => {
         this.active--;
+        this.freedAt = performance.now();
         this.pump();
       });
     }

@@ -294,3 +294,39 @@ describe('group commit', () => {
     expect(calls).toEqual([[1], [2, 13, 4], [2], [13], [4], [5]]);
   });
 });
+
+describe('group commit gathering items on their way', () => {
+  it('waits for items still coming, starts at once when none are, and a nudge ends the wait', async () => {
+    const calls: number[][] = [];
+    let coming = 0;
+    const commit = new GroupCommit<number, number>(
+      async (items) => {
+        calls.push(items);
+        return items;
+      },
+      { weight: () => 1, maxWeight: 10, gatherWeight: 3, lingerMs: 60_000, moreComing: () => coming > 0 },
+    );
+    // Nothing on its way: a lone item goes at once.
+    expect(await commit.submit(1)).toBe(1);
+    // Two on their way: the first waits for them (up to the gather weight).
+    coming = 2;
+    const first = commit.submit(2);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(calls).toEqual([[1]]);
+    coming--;
+    const second = commit.submit(3);
+    coming--;
+    const third = commit.submit(4);
+    await Promise.all([first, second, third]);
+    expect(calls).toEqual([[1], [2, 3, 4]]);
+    // One announced that never comes (it failed its checks): the nudge lets the waiting group go.
+    coming = 1;
+    const lone = commit.submit(5);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(calls).toHaveLength(2);
+    coming = 0;
+    commit.nudge();
+    expect(await lone).toBe(5);
+    expect(calls).toEqual([[1], [2, 3, 4], [5]]);
+  });
+});
