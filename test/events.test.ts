@@ -215,6 +215,31 @@ describe.each(postgresTargets)('events API on $name', ({ url }) => {
     expect(await count()).toBe(before + 100);
   });
 
+  it('finds repeats in a busy hour (ids looked up by list) as in a quiet one (hour read whole)', async () => {
+    const at = (minute: number) => new Date(Date.UTC(2026, 2, 7, 9, minute)).toISOString();
+    const event = (id: string, minute: number) => ({
+      id,
+      contact: { phone: '+919876543210' },
+      name: 'app_open',
+      timestamp: at(minute),
+    });
+    // 60 events in 09:00-10:00: later batches of 2 in that hour look their ids up by list.
+    const busy = Array.from({ length: 60 }, (_, k) => event(`busy-${k}`, k));
+    expect((await post(busy)).json()).toMatchObject({ inserted: 60, duplicates: 0 });
+    const before = await count();
+    const mixed = await post([event('busy-7', 7), event('busy-new', 30)]);
+    expect(mixed.json()).toEqual({ received: 2, inserted: 1, duplicates: 1, contacts_created: 0 });
+    // A quiet hour (one stored event) is read whole: a repeat there is found too.
+    const quiet = (id: string, timestamp: string) => ({ ...event(id, 0), timestamp });
+    expect((await post([quiet('quiet-1', '2026-03-07T20:00:00Z')])).json()).toMatchObject({ inserted: 1 });
+    const again = await post([
+      quiet('quiet-1', '2026-03-07T20:00:00Z'),
+      quiet('quiet-2', '2026-03-07T20:30:00Z'),
+    ]);
+    expect(again.json()).toEqual({ received: 2, inserted: 1, duplicates: 1, contacts_created: 0 });
+    expect(await count()).toBe(before + 3);
+  });
+
   it('many concurrent batches over overlapping ids, across groups, still write each id once', async () => {
     const before = await count();
     const batch = (round: number, from: number) =>

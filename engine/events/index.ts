@@ -237,31 +237,23 @@ async function writeBatches(runtime: Runtime, batches: PendingBatch[]): Promise<
       const claimed: string[] = [];
       claims.push({ writing, keys: claimed });
       const mineByBatch = new Map<PendingBatch, [Checked, string][]>();
-      const hours = new Set<number>();
-      const ids: string[] = [];
+      const idsByHour = new Map<number, string[]>();
       for (const batch of list) {
         const mine: [Checked, string][] = [];
         for (const c of batch.fresh) {
-          const key = `${hourOf(c.ts)}|${c.eventId}`;
+          const hour = hourOf(c.ts);
+          const key = `${hour}|${c.eventId}`;
           if (writing.has(key)) continue;
           writing.add(key);
           claimed.push(key);
           mine.push([c, key]);
-          hours.add(hourOf(c.ts));
-          ids.push(c.eventId);
+          const inHour = idsByHour.get(hour);
+          if (inHour) inHour.push(c.eventId);
+          else idsByHour.set(hour, [c.eventId]);
         }
         mineByBatch.set(batch, mine);
       }
-      // A resend carries the same id and timestamp: look ids up only in the hours the group touches
-      // (the event_ids primary key), which stays cheap however many events are stored.
-      const stored = ids.length
-        ? await runtime.ch.rows<{ hour: number; event_id: string }>(
-            `SELECT DISTINCT toUnixTimestamp(hour) AS hour, event_id FROM ${runtime.ch.database}.event_ids
-            WHERE workspace_id = {ws:String} AND hour IN {hours:Array(DateTime('UTC'))} AND event_id IN {ids:Array(String)}`,
-            { ws: workspaceId, hours: [...hours], ids },
-          )
-        : [];
-      const storedKeys = new Set(stored.map((r) => `${Number(r.hour)}|${r.event_id}`));
+      const storedKeys = await storedEventKeys(runtime, workspaceId, idsByHour);
       for (const [batch, mine] of mineByBatch)
         toWrite.set(
           batch,
@@ -272,6 +264,61 @@ async function writeBatches(runtime: Runtime, batches: PendingBatch[]): Promise<
   } finally {
     for (const { writing, keys } of claims) for (const key of keys) writing.delete(key);
   }
+}
+
+/** An hour holding at most this many stored ids per id looked up in it is read whole. */
+const READ_WHOLE_HOUR_RATIO = 4;
+
+/**
+ * The `hour|event_id` keys among a group's that are already stored. A resend carries the same id and
+ * timestamp, so only the hours the group touches are read (the `event_ids` primary key), which stays
+ * cheap however many events are stored. Rows per hour are counted first: an hour with none needs no
+ * lookup (the usual case for live events), an hour with few is read whole, and only a busy hour gets
+ * the group's ids as a list (a 20,000-id list costs ClickHouse ~50 ms of CPU to parse and match).
+ */
+async function storedEventKeys(
+  runtime: Runtime,
+  workspaceId: string,
+  idsByHour: Map<number, string[]>,
+): Promise<Set<string>> {
+  const stored = new Set<string>();
+  if (idsByHour.size === 0) return stored;
+  const db = runtime.ch.database;
+  const counts = await runtime.ch.rows<{ hour: number; n: string }>(
+    `SELECT toUnixTimestamp(hour) AS hour, count() AS n FROM ${db}.event_ids
+      WHERE workspace_id = {ws:String} AND hour IN {hours:Array(DateTime('UTC'))} GROUP BY hour`,
+    { ws: workspaceId, hours: [...idsByHour.keys()] },
+  );
+  const wholeHours: number[] = [];
+  const listedHours: number[] = [];
+  const listedIds: string[] = [];
+  for (const { hour, n } of counts) {
+    const ids = idsByHour.get(Number(hour)) ?? [];
+    if (Number(n) <= READ_WHOLE_HOUR_RATIO * ids.length) wholeHours.push(Number(hour));
+    else {
+      listedHours.push(Number(hour));
+      for (const id of ids) listedIds.push(id);
+    }
+  }
+  const [whole, listed] = await Promise.all([
+    wholeHours.length
+      ? runtime.ch.rows<{ hour: number; event_id: string }>(
+          `SELECT toUnixTimestamp(hour) AS hour, event_id FROM ${db}.event_ids
+            WHERE workspace_id = {ws:String} AND hour IN {hours:Array(DateTime('UTC'))}`,
+          { ws: workspaceId, hours: wholeHours },
+        )
+      : [],
+    listedHours.length
+      ? runtime.ch.rows<{ hour: number; event_id: string }>(
+          `SELECT DISTINCT toUnixTimestamp(hour) AS hour, event_id FROM ${db}.event_ids
+            WHERE workspace_id = {ws:String} AND hour IN {hours:Array(DateTime('UTC'))} AND event_id IN {ids:Array(String)}`,
+          { ws: workspaceId, hours: listedHours, ids: listedIds },
+        )
+      : [],
+  ]);
+  for (const r of whole) stored.add(`${Number(r.hour)}|${r.event_id}`);
+  for (const r of listed) stored.add(`${Number(r.hour)}|${r.event_id}`);
+  return stored;
 }
 
 const writing = new WeakMap<Runtime, Map<string, Set<string>>>();
