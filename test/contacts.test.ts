@@ -102,7 +102,7 @@ describe.each(postgresTargets)('contacts on $name', ({ url }) => {
       '',
     ];
     const input = {
-      external_id: "ext\t'odd\\",
+      external_id: "ext\t'odd\\\nline\r\\N",
       phone: '+919877700011',
       attributes: {
         plan: awkward.join('|'),

@@ -1,4 +1,5 @@
 import type { Runtime } from '../runtime.ts';
+import { stringSet } from '../stores/clickhouse.ts';
 import { type ContactRow, fromChTime, loadContactRows, nextVersion, rowToContact } from './store.ts';
 import type { Contact } from './types.ts';
 
@@ -67,10 +68,11 @@ async function findIds(runtime: Runtime, workspaceId: string, kind: string, valu
   const { ch } = runtime;
   const out = new Map<string, string>();
   if (values.length === 0) return out;
+  const set = stringSet('values', new Set(values));
   const rows = await ch.rows<{ value: string; contact_id: string }>(
     `SELECT value, contact_id FROM ${ch.database}.contact_identities FINAL
-      WHERE workspace_id = {ws:String} AND kind = {kind:String} AND value IN {values:Array(String)}`,
-    { ws: workspaceId, kind, values: [...new Set(values)] },
+      WHERE workspace_id = {ws:String} AND kind = {kind:String} AND value IN ${set.sql}`,
+    { ws: workspaceId, kind, ...set.params },
   );
   for (const row of rows) out.set(row.value, row.contact_id);
   return out;
@@ -97,10 +99,11 @@ export async function existingContactIds(
 ): Promise<Set<string>> {
   const { ch } = runtime;
   if (ids.length === 0) return new Set();
+  const set = stringSet('ids', new Set(ids));
   const rows = await ch.rows<{ contact_id: string }>(
     `SELECT contact_id FROM ${ch.database}.contacts FINAL
-      WHERE workspace_id = {ws:String} AND contact_id IN {ids:Array(String)}`,
-    { ws: workspaceId, ids: [...new Set(ids)] },
+      WHERE workspace_id = {ws:String} AND contact_id IN ${set.sql}`,
+    { ws: workspaceId, ...set.params },
   );
   return new Set(rows.map((r) => r.contact_id));
 }

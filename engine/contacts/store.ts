@@ -1,4 +1,4 @@
-import { type ClickHouseStore, tsv } from '../stores/clickhouse.ts';
+import { type ClickHouseStore, stringSet, tsv } from '../stores/clickhouse.ts';
 import type { AttributeType, AttributeValue } from './attributes.ts';
 import type { ConsentStatus, Contact } from './types.ts';
 
@@ -229,10 +229,11 @@ export async function loadContactRows(
 ): Promise<Map<string, ContactRow>> {
   const out = new Map<string, ContactRow>();
   if (ids.length === 0) return out;
+  const set = stringSet('ids', new Set(ids));
   const rows = await ch.rows<ContactRow>(
     `SELECT ${CONTACT_COLUMNS} FROM ${ch.database}.contacts FINAL
-      WHERE workspace_id = {ws:String} AND contact_id IN {ids:Array(String)}`,
-    { ws: workspaceId, ids: [...new Set(ids)] },
+      WHERE workspace_id = {ws:String} AND contact_id IN ${set.sql}`,
+    { ws: workspaceId, ...set.params },
   );
   for (const row of rows) out.set(row.contact_id, row);
   return out;
@@ -249,11 +250,12 @@ export async function latestInputHashes(
 ): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   if (ids.length === 0) return out;
+  const set = stringSet('ids', new Set(ids));
   const rows = await ch.rows<{ contact_id: string; input_hash: string }>(
     `SELECT contact_id, argMax(input_hash, version) AS input_hash FROM ${ch.database}.contacts
-      WHERE workspace_id = {ws:String} AND contact_id IN {ids:Array(String)}
+      WHERE workspace_id = {ws:String} AND contact_id IN ${set.sql}
       GROUP BY contact_id HAVING argMax(deleted, version) = 0`,
-    { ws: workspaceId, ids: [...new Set(ids)] },
+    { ws: workspaceId, ...set.params },
   );
   for (const row of rows) out.set(row.contact_id, row.input_hash);
   return out;
@@ -271,10 +273,11 @@ export async function storedContactIds(
   ids: readonly string[],
 ): Promise<string[]> {
   if (ids.length === 0) return [];
+  const set = stringSet('ids', new Set(ids));
   const rows = await ch.rows<{ contact_id: string }>(
     `SELECT DISTINCT contact_id FROM ${ch.database}.contacts
-      WHERE workspace_id = {ws:String} AND contact_id IN {ids:Array(String)}`,
-    { ws: workspaceId, ids: [...new Set(ids)] },
+      WHERE workspace_id = {ws:String} AND contact_id IN ${set.sql}`,
+    { ws: workspaceId, ...set.params },
   );
   return rows.map((r) => r.contact_id);
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { type ConsentChange, validateConsent, writeConsent } from '../consent/records.ts';
 import { stableId } from '../ids.ts';
 import type { Runtime } from '../runtime.ts';
-import { tsv } from '../stores/clickhouse.ts';
+import { stringSet, tsv } from '../stores/clickhouse.ts';
 import { type FieldIssue, pointer, ValidationError } from '../validation.ts';
 import { isValidTimeZone, type Workspace } from '../workspaces.ts';
 import {
@@ -215,12 +215,14 @@ export async function upsertContacts(
   // One lookup for every identifying key in the batch.
   const phones = [...new Set(normalized.flatMap((n) => (n.phone ? [n.phone.e164] : [])))];
   const externalIds = [...new Set(normalized.flatMap((n) => (n.externalId ? [n.externalId] : [])))];
+  const phoneSet = stringSet('phones', phones);
+  const externalSet = stringSet('externalIds', externalIds);
   const identities = await ch.rows<{ kind: string; value: string; contact_id: string }>(
     `SELECT kind, value, contact_id FROM ${ch.database}.contact_identities FINAL
       WHERE workspace_id = {ws:String}
-        AND ((kind = 'phone' AND value IN {phones:Array(String)})
-          OR (kind = 'external_id' AND value IN {externalIds:Array(String)}))`,
-    { ws: workspace.id, phones, externalIds },
+        AND ((kind = 'phone' AND value IN ${phoneSet.sql})
+          OR (kind = 'external_id' AND value IN ${externalSet.sql}))`,
+    { ws: workspace.id, ...phoneSet.params, ...externalSet.params },
   );
   const idByKey = new Map(identities.map((r) => [`${r.kind}:${r.value}`, r.contact_id]));
   const newIdFor = (n: Normalized) =>

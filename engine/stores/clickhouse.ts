@@ -131,3 +131,24 @@ const TSV_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '
 export function tsv(value: string): string {
   return TSV_SPECIAL.test(value) ? value.replace(/[\\\t\n\r]/g, (c) => TSV_ESCAPES[c]!) : value;
 }
+
+/**
+ * A set of strings for `x IN (...)`, passed as one TabSeparated String parameter named `name`:
+ * `{ sql, params }` where `sql` replaces an `{name:Array(String)}` parameter. For lists of thousands
+ * ClickHouse spends about half the CPU of an `Array(String)` parameter (20,000 ids: ~20 ms against
+ * ~45 ms, the main thread's share included). An empty set needs no parameter (`format` refuses no data).
+ */
+export function stringSet(
+  name: string,
+  values: Iterable<string>,
+): { sql: string; params: Record<string, string> } {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+    throw new Error(`invalid parameter name ${JSON.stringify(name)}`);
+  let text = '';
+  for (const value of values) text += `${tsv(value)}\n`;
+  if (text === '') return { sql: "(SELECT '' WHERE 0)", params: {} };
+  return {
+    sql: `(SELECT value FROM format(TSV, 'value String', {${name}:String}))`,
+    params: { [name]: text },
+  };
+}
