@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RECORD_COLUMNS } from '../engine/consent/records.ts';
 import { migratePostgres } from '../engine/stores/migrate.ts';
 import { openPostgres } from '../engine/stores/postgres.ts';
 
@@ -37,22 +38,7 @@ try {
           current += `${ws}\t${contactId(i)}\twhatsapp\tmarketing\topted_in\t2026-12-04T10:00:00.000Z\t${i + 1}\n`;
         }
         let started = performance.now();
-        await tx.copyFrom!(
-          'consent_records',
-          [
-            'id',
-            'workspace_id',
-            'contact_id',
-            'channel',
-            'purpose',
-            'status',
-            'source',
-            'proof',
-            'actor',
-            'recorded_at',
-          ],
-          records,
-        );
+        await tx.copyFrom!('consent_records', [...RECORD_COLUMNS], records);
         recordsMs += performance.now() - started;
         started = performance.now();
         await tx.copyFrom!(

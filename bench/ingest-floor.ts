@@ -8,11 +8,12 @@
 //   variants (schema changes applied after the migrations, to measure what each part costs):
 //   current (default); no-maps (prop_numbers/prop_strings dropped); no-views (every materialized
 //   view on `events` dropped); bare (both).
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openClickHouse } from '../engine/stores/clickhouse.ts';
 import { migrateClickHouse } from '../engine/stores/migrate.ts';
+import { threadCpu } from './thread-cpu.ts';
 
 const args = process.argv.slice(2);
 const option = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
@@ -20,22 +21,6 @@ const EVENTS = Number(option('--events') ?? 2_000_000);
 const GROUP = Number(option('--group') ?? 100_000);
 const VARIANT = option('--variant') ?? 'current';
 const CONTACTS = 200_000;
-
-function threadCpu(): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const key = tid === String(process.pid) ? 'main' : name.replace(/[-_ ]?[0-9]+$/, '');
-      out.set(key, (out.get(key) ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100);
-    } catch {
-      // the thread ended between the listing and the read
-    }
-  }
-  return out;
-}
 
 const dir = mkdtempSync(join(process.env.BENCH_DATA_DIR ?? tmpdir(), 'chorus-floor-'));
 const ch = await openClickHouse({ dataDir: dir, database: 'floor' });

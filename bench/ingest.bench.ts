@@ -12,8 +12,6 @@ import {
   createWriteStream,
   mkdirSync,
   mkdtempSync,
-  readdirSync,
-  readFileSync,
   rmSync,
   statSync,
   writeFileSync,
@@ -27,6 +25,7 @@ import { defineAttributes, upsertContacts } from '../engine/contacts/index.ts';
 import { importContacts } from '../engine/imports/index.ts';
 import { openRuntime } from '../engine/runtime.ts';
 import { createApiKey, createWorkspace } from '../engine/workspaces.ts';
+import { threadCpu } from './thread-cpu.ts';
 
 const args = process.argv.slice(2);
 const size = args[args.indexOf('--size') + 1] === 'full' ? 'full' : 'small';
@@ -43,23 +42,6 @@ const cpuSeconds = (since: NodeJS.CpuUsage) => {
   return Math.round((used.user + used.system) / 1e4) / 100;
 };
 const load = () => loadavg().map((l) => Math.round(l * 100) / 100);
-// CPU seconds of this process's threads by name (/proc): the main thread, V8's helpers (GC),
-// Node worker threads (event checks, phone parsing), libuv's pool and ClickHouse's (chdb) threads.
-function threadCpu(): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const key = tid === String(process.pid) ? 'main' : name.replace(/[-_ ]?[0-9]+$/, '');
-      out.set(key, (out.get(key) ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100);
-    } catch {
-      // the thread ended between the listing and the read
-    }
-  }
-  return out;
-}
 const perThreadMicros = (before: Map<string, number>, items: number) => {
   const out: Record<string, number> = {};
   for (const [name, seconds] of threadCpu()) {

@@ -174,7 +174,8 @@ async function insertConsent(tx: Sql, workspaceId: string, pending: PendingChang
   );
 }
 
-const RECORD_COLUMNS = [
+/** consent_records' columns in COPY order. */
+export const RECORD_COLUMNS = [
   'id',
   'workspace_id',
   'contact_id',
