@@ -291,6 +291,41 @@ describe('compiled SQL and parameters (snapshots)', () => {
     });
     expect(forced.compiled!.plan).toMatchObject({ activity: false, events: true });
   });
+
+  it('scans are sets of contact keys tested for membership, never joined', () => {
+    const text =
+      '(plan in ("pro", "business") or tagged "b2b") and sum of amount over "purchase" in last 90 days > 500 and received campaign "diwali_sale" and not replied to campaign "diwali_sale" and did "purchase" and last seen in last 7 days';
+    const { sql } = compile(text).compiled!;
+    expect(sql.replaceAll('ARRAY JOIN', '')).not.toMatch(/\bJOIN\b/);
+    expect(sql).toContain('cityHash64(c.contact_id) IN scan_events');
+    expect(sql).toContain('cityHash64(c.contact_id) IN scan_summary');
+    expect(sql).toContain('cityHash64(c.contact_id) IN scan_activity');
+    // Two conditions on one scan: (contact, condition) pairs from one GROUP BY.
+    expect(sql).toContain('(cityHash64(c.contact_id), 1) IN scan_messages');
+    expect(sql).toContain('(cityHash64(c.contact_id), 2) IN scan_messages');
+    expect(sql.match(/FROM chorus\.sends FINAL/g)).toHaveLength(1);
+  });
+
+  it('a condition true for a contact without events tests non-membership', () => {
+    // Zero purchases satisfy "at most 3": the set holds the contacts with more.
+    const atMost = compile('did "purchase" at most 3 times since 2026-01-01').compiled!.sql;
+    expect(atMost).toContain('NOT (cityHash64(c.contact_id) IN scan_');
+    expect(atMost).toMatch(/HAVING NOT \(v\d+ <= \{p\d+:UInt64\}\)/);
+    const atLeast = compile('did "purchase" at least 2 times in last 30 days').compiled!.sql;
+    expect(atLeast).not.toContain('NOT (cityHash64');
+    expect(compile('sum of amount over "purchase" in last 9 days < 10').compiled!.sql).toContain(
+      'NOT (cityHash64(c.contact_id) IN scan_events)',
+    );
+  });
+
+  it('existence tests read rows without grouping them', () => {
+    for (const text of ['did "purchase" in last 30 days', 'did "purchase"', 'last seen in last 7 days']) {
+      const { sql } = compile(text).compiled!;
+      expect(sql, text).not.toContain('GROUP BY');
+    }
+    expect(compile('did "purchase" where amount > 5 in last 3 days').compiled!.sql).not.toContain('GROUP BY');
+    expect(compile('did "purchase" exactly 1 time').compiled!.sql).toContain('GROUP BY contact_key');
+  });
 });
 
 describe('the published JSON Schema of the tree', () => {

@@ -255,7 +255,7 @@ export async function previewAudience(
       `if(mapContains(c.${column}, {preview_attr${i}:String}), toJSONString(c.${column}[{preview_attr${i}:String}]), '') AS a${i}`,
     );
   });
-  const sql = `SELECT c.contact_id AS id, c.phone AS phone, c.country AS country, c.language AS language,
+  const sql = `${compiled.with}SELECT c.contact_id AS id, c.phone AS phone, c.country AS country, c.language AS language,
     c.timezone AS timezone, c.created_at AS created_at, c.last_seen_at AS last_seen_at${columns.map((col) => `, ${col}`).join('')}
 ${compiled.from}
 WHERE ${compiled.where} AND c.contact_id > {preview_after:String}

@@ -40,9 +40,11 @@ export interface CompileOptions {
 }
 
 export interface CompiledSql {
-  /** `FROM ... JOINs` over the latest contact versions, aliased `c`. */
+  /** `WITH scan_... AS (...)` (empty when the segment reads contacts only): the sets `where` tests. */
+  with: string;
+  /** `FROM` the latest contact versions, aliased `c`. */
   from: string;
-  /** The boolean condition over `c` and the scans. */
+  /** The boolean condition over `c`: attributes, and membership of `c`'s key in the scans' sets. */
   where: string;
   /** `SELECT c.contact_id AS contact_id FROM ... WHERE ...`: the audience, one row per contact. */
   sql: string;
@@ -108,11 +110,37 @@ export function formatInstant(value: Date): string {
   return value.toISOString().replace('T', ' ').replace('Z', '');
 }
 
+/**
+ * One grouped read of a source per segment (raw events, the per-contact summary, ...). Its
+ * conditions ("atoms") are evaluated inside the scan, per contact, and the scan yields the contacts
+ * whose atom differs from its value for a contact with no rows at all; the outer query tests
+ * membership in that set instead of joining the scan's columns (README: "The query").
+ */
 interface Scan {
+  /** The CTE name, `scan_<source>`. */
+  name: string;
   aggregates: string[];
   /** Row filters, OR-ed; `undefined` lower bound means the condition needs all history. */
   filters: { sql: string; lower?: Date; name?: string }[];
+  /**
+   * `predicate` over the scan's aggregates, with its value for a contact without rows (`absent`);
+   * or `exists`: a row predicate (some row of the contact matches), false when absent.
+   */
+  atoms: ({ predicate: string; absent: boolean } | { exists: string })[];
 }
+
+const newScan = (name: string): Scan => ({ name: `scan_${name}`, aggregates: [], filters: [], atoms: [] });
+
+const atomMarker = (scan: Scan, index: number) => `__atom_${scan.name}_${index}__`;
+
+const COMPARE: Record<CompareOp, (a: number, b: number) => boolean> = {
+  '=': (a, b) => a === b,
+  '!=': (a, b) => a !== b,
+  '<': (a, b) => a < b,
+  '<=': (a, b) => a <= b,
+  '>': (a, b) => a > b,
+  '>=': (a, b) => a >= b,
+};
 
 /** Compiles a checked AST to one parameterized ClickHouse query. */
 export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: CompileOptions): CompiledSql {
@@ -124,27 +152,41 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
   const params = new Params();
   const ws = params.string(options.workspaceId);
   const nowSql = params.instant(now);
-  const events: Scan = { aggregates: [], filters: [] };
-  const rollup: Scan = { aggregates: [], filters: [] };
-  const messages: Scan = { aggregates: [], filters: [] };
-  /** Raw events of the contacts whose latest event is after now, for `last seen` (see lastSeenSql). */
-  const late: Scan = { aggregates: [], filters: [] };
+  const events = newScan('events');
+  /** events_daily whole days and the raw events at a window's partial edges, as one row stream. */
+  const rollup = newScan('rollup');
+  /** Row filters of the rollup scan's raw edge events (its `filters` are the whole days'). */
+  const rollupEdges: Scan['filters'] = [];
+  const messages = newScan('messages');
   /** events_by_contact (one row per contact and event name), on every path but the forced `raw`. */
-  const summary: Scan = { aggregates: [], filters: [] };
+  const summary = newScan('summary');
   const summaryColumns = new Map<string, string>();
   const summaryNames = new Map<string, string>();
+  /** contact_activity (the latest event per contact), for `last seen` in windows reaching now. */
+  const activity = newScan('activity');
+  /** Lower bounds of the `last seen` conditions answered from contact_activity (undefined: none). */
+  const activityLowers: (Date | undefined)[] = [];
   /** Per action whose status set is narrowed, the sends of each condition whose statuses it needs. */
   const statusSends: Partial<Record<MessageCondition['action'], string[]>> = {};
   const messageActions = new Set<MessageCondition['action']>();
-  /** Lower bounds of the `last seen` conditions answered from contact_activity (undefined: none). */
-  const activityLowers: (Date | undefined)[] = [];
   let eventConditions = 0;
   let todayCache: string | undefined;
+  let aggregateCount = 0;
 
-  const agg = (scan: Scan, alias: string, expr: string): string => {
-    const name = `${alias}${scan.aggregates.length}`;
+  /** An aggregate column of a scan; the name is what the scan's atoms refer to. */
+  const agg = (scan: Scan, expr: string): string => {
+    const name = `v${aggregateCount++}`;
     scan.aggregates.push(`${expr} AS ${name}`);
-    return `${alias}.${name}`;
+    return name;
+  };
+  /** A condition evaluated in the scan; the SQL is a marker replaced by the membership test. */
+  const atom = (scan: Scan, predicate: string, absent: boolean): string => {
+    scan.atoms.push({ predicate, absent });
+    return atomMarker(scan, scan.atoms.length - 1);
+  };
+  const existsAtom = (scan: Scan, rows: string): string => {
+    scan.atoms.push({ exists: rows });
+    return atomMarker(scan, scan.atoms.length - 1);
   };
 
   // ---- time ----
@@ -353,12 +395,16 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
   };
   const day = (d: Date) => params.add(d.toISOString().slice(0, 10), 'Date');
 
-  /** Count, first and last time of matching events in bounds, exact, from the rollup and raw edges. */
+  /**
+   * Count, first and last time of matching events in bounds, exact, all in one scan: raw events, or
+   * the rollup scan, whose rows are events_daily's whole days (`raw = 0`, `ts` its first time) and
+   * the raw events of the partial days at the edges (`raw = 1`, one row per event).
+   */
   const countAndTimes = (
     event: string | undefined,
     bounds: Bounds,
     want: { min?: boolean; max?: boolean },
-  ): { count: string; min?: string; max?: string } => {
+  ): { scan: Scan; count: string; min?: string; max?: string } => {
     const name = event === undefined ? undefined : params.string(event);
     const nameSql = name ? `name = ${name} AND ` : '';
     const split = rollupSplit(bounds);
@@ -367,87 +413,77 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
       const cond = `${nameSql}${rawBounds}`;
       events.filters.push(rowFilter(name, bounds));
       return {
-        count: agg(events, 'e', `countIf(${cond})`),
-        ...(want.min ? { min: agg(events, 'e', `minIf(ts, ${cond})`) } : {}),
-        ...(want.max ? { max: agg(events, 'e', `maxIf(ts, ${cond})`) } : {}),
+        scan: events,
+        count: agg(events, `countIf(${cond})`),
+        ...(want.min ? { min: agg(events, `minIf(ts, ${cond})`) } : {}),
+        ...(want.max ? { max: agg(events, `maxIf(ts, ${cond})`) } : {}),
       };
     }
     const from = split.from ? day(split.from) : undefined;
     const to = day(split.to);
     const dayCond = `${nameSql}${from ? `day >= ${from} AND ` : ''}day < ${to}`;
-    rollup.filters.push({ sql: `(${dayCond})`, ...(name ? { name } : {}) });
     const edge = `(${split.from ? `ts < ${params.instant(split.from)} OR ` : ''}ts >= ${params.instant(split.to)})`;
-    const cond = `${nameSql}${rawBounds} AND ${edge}`;
-    events.filters.push(rowFilter(name, bounds, edge));
-    const rc = agg(rollup, 'r', `sumIf(events, ${dayCond})`);
-    const ec = agg(events, 'e', `countIf(${cond})`);
-    const out: { count: string; min?: string; max?: string } = { count: `(${rc} + ${ec})` };
-    if (want.min) {
-      const rm = agg(rollup, 'r', `minIf(first_ts, ${dayCond})`);
-      const em = agg(events, 'e', `minIf(ts, ${cond})`);
-      out.min = `multiIf(${rc} > 0 AND ${ec} > 0, least(${rm}, ${em}), ${rc} > 0, ${rm}, ${em})`;
-    }
-    if (want.max) {
-      const rm = agg(rollup, 'r', `maxIf(last_ts, ${dayCond})`);
-      const em = agg(events, 'e', `maxIf(ts, ${cond})`);
-      out.max = `multiIf(${rc} > 0 AND ${ec} > 0, greatest(${rm}, ${em}), ${rc} > 0, ${rm}, ${em})`;
-    }
-    return out;
+    rollup.filters.push({ sql: `(${dayCond})`, ...(name ? { name } : {}) });
+    rollupEdges.push(rowFilter(name, bounds, edge));
+    const cond = `(raw = 0 AND ${dayCond} OR raw = 1 AND ${nameSql}${rawBounds} AND ${edge})`;
+    return {
+      scan: rollup,
+      count: agg(rollup, `sumIf(events, ${cond})`),
+      ...(want.min ? { min: agg(rollup, `minIf(ts, ${cond})`) } : {}),
+      ...(want.max ? { max: agg(rollup, `maxIf(last_ts, ${cond})`) } : {}),
+    };
   };
 
-  const countTest = (count: string, clause: CountClause): string => {
+  /** A count clause as SQL, and its value for a count of zero (a contact without rows). */
+  const countClause = (count: string, clause: CountClause): { sql: string; zero: boolean } => {
     const n = params.add(clause.value, 'UInt64');
-    return clause.op === 'at-least'
-      ? `${count} >= ${n}`
-      : clause.op === 'at-most'
-        ? `${count} <= ${n}`
-        : `${count} = ${n}`;
+    const op = clause.op === 'at-least' ? '>=' : clause.op === 'at-most' ? '<=' : '=';
+    return { sql: `${count} ${op} ${n}`, zero: COMPARE[op](0, clause.value) };
+  };
+  const countAtom = (scan: Scan, count: string, clause: CountClause): string => {
+    const test = countClause(count, clause);
+    return atom(scan, test.sql, test.zero);
   };
 
   // ---- behaviour ----
   // ---- events_by_contact: all-time count, first and last time per contact and name ----
+  // The summary scan reads events_by_contact for every contact whose events are all at or before
+  // `now`, and the raw events (one row per event up to now) of the others: contacts whose latest
+  // event is after `now` (a past `now`; none when `now` is the present), so its counts and times
+  // are those of the events up to `now` for every contact.
   /** One summary column of an event name (shared by the conditions on that name). */
   const summaryColumn = (event: string, column: 'count' | 'first' | 'last'): string => {
     const key = `${column}|${event}`;
     let ref = summaryColumns.get(key);
     if (!ref) {
-      let name = summaryNames.get(event);
-      if (!name) {
-        name = params.string(event);
-        summaryNames.set(event, name);
-        summary.filters.push({ sql: '', name });
-      }
+      const name = summaryName(event);
       const expr =
         column === 'count'
           ? `sumIf(events, name = ${name})`
           : column === 'first'
             ? `minIf(first_ts, name = ${name})`
             : `maxIf(last_ts, name = ${name})`;
-      ref = agg(summary, 'k', expr);
+      ref = agg(summary, expr);
       summaryColumns.set(key, ref);
     }
     return ref;
   };
-  /**
-   * The summary holds every event ever stored, `now` or not. A contact whose last event of the name
-   * is after `now` (a past `now`) is answered from its raw events instead, read by the `late` scan
-   * (contacts whose latest event is after now; empty when `now` is the present).
-   */
-  const lateAgg = (event: string, bounds: Bounds, expr: (cond: string) => string): string => {
-    const name = params.string(event);
-    late.filters.push(rowFilter(name, bounds));
-    return agg(late, 'l', expr(`name = ${name} AND ${boundsSql(bounds, 'ts')}`));
+  const summaryName = (event: string): string => {
+    let name = summaryNames.get(event);
+    if (!name) {
+      name = params.string(event);
+      summaryNames.set(event, name);
+      summary.filters.push({ sql: '', name });
+    }
+    return name;
   };
-  /** Some event of the name in a window reaching now (or all history), or undefined. */
+  /** Some event of the name in a window reaching now (or all history): some summary row's last time. */
   const summaryExists = (event: string, window: Window | undefined): string | undefined => {
     if (path === 'raw') return undefined;
     if (window && window.kind !== 'in-last' && window.kind !== 'since') return undefined;
     const bounds = boundsOf(window);
-    const count = summaryColumn(event, 'count');
-    const last = summaryColumn(event, 'last');
-    const late = lateAgg(event, bounds, (cond) => `countIf(${cond})`);
-    const inWindow = bounds.lower ? ` AND ${boundsSql({ lower: bounds.lower }, last)}` : '';
-    return `if(${last} > ${nowSql}, ${late} > 0, ${count} > 0${inWindow})`;
+    const inWindow = bounds.lower ? ` AND ${boundsSql({ lower: bounds.lower }, 'last_ts')}` : '';
+    return existsAtom(summary, `name = ${summaryName(event)}${inWindow}`);
   };
 
   const eventSql = (expr: EventCondition): string => {
@@ -455,25 +491,23 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     const bounds = boundsOf(expr.window);
     if (!expr.where && path !== 'raw') {
       const { op, value } = expr.count;
-      if (!expr.window) {
-        // All history: the stored count, or the raw count for a contact with events after now.
-        const last = summaryColumn(expr.event, 'last');
-        const late = lateAgg(expr.event, {}, (cond) => `countIf(${cond})`);
-        const count = `if(${last} > ${nowSql}, ${late}, ${summaryColumn(expr.event, 'count')})`;
-        return `(${countTest(count, expr.count)})`;
-      }
       const exists = op === 'at-least' && value === 1;
       const none = value === 0 && (op === 'exactly' || op === 'at-most');
       if (exists || none) {
         const found = summaryExists(expr.event, expr.window);
-        if (found) return exists ? `(${found})` : `(NOT ${found})`;
+        if (found) return exists ? found : `(NOT ${found})`;
       }
+      if (!expr.window) return countAtom(summary, summaryColumn(expr.event, 'count'), expr.count);
     }
-    if (!expr.where) return `(${countTest(countAndTimes(expr.event, bounds, {}).count, expr.count)})`;
+    if (!expr.where) {
+      const { scan, count } = countAndTimes(expr.event, bounds, {});
+      return countAtom(scan, count, expr.count);
+    }
     const match = eventMatch(expr.event, expr.where);
     events.filters.push(rowFilter(match.name, bounds));
-    const count = agg(events, 'e', `countIf(${match.sql} AND ${boundsSql(bounds, 'ts')})`);
-    return `(${countTest(count, expr.count)})`;
+    const rows = `${match.sql} AND ${boundsSql(bounds, 'ts')}`;
+    if (expr.count.op === 'at-least' && expr.count.value === 1) return existsAtom(events, rows);
+    return countAtom(events, agg(events, `countIf(${rows})`), expr.count);
   };
 
   const eventTimeSql = (expr: EventTimeCondition): string => {
@@ -482,15 +516,12 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     if (!expr.where && path !== 'raw' && window) {
       const count = summaryColumn(expr.event, 'count');
       if (expr.which === 'first') {
-        // The first event ever is the first one up to now, unless it is after now (then none is).
         const first = summaryColumn(expr.event, 'first');
-        return `(${count} > 0 AND ${first} <= ${nowSql} AND ${windowSql(window, first)})`;
+        return atom(summary, `${count} > 0 AND ${windowSql(window, first)}`, false);
       }
       if (window.kind !== 'in-last' && window.kind !== 'since') {
         const last = summaryColumn(expr.event, 'last');
-        const lateCount = lateAgg(expr.event, {}, (cond) => `countIf(${cond})`);
-        const lateLast = lateAgg(expr.event, {}, (cond) => `maxIf(ts, ${cond})`);
-        return `(if(${last} > ${nowSql}, ${lateCount} > 0 AND ${windowSql(window, lateLast)}, ${count} > 0 AND ${windowSql(window, last)}))`;
+        return atom(summary, `${count} > 0 AND ${windowSql(window, last)}`, false);
       }
     }
     // The last event falls in a window that reaches now exactly when some event does (and the first
@@ -506,19 +537,16 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
         ...(window ? { window } : {}),
       });
     }
-    let count: string;
-    let time: string;
     if (!expr.where) {
       const result = countAndTimes(expr.event, {}, expr.which === 'first' ? { min: true } : { max: true });
-      count = result.count;
-      time = (expr.which === 'first' ? result.min : result.max)!;
-    } else {
-      const match = eventMatch(expr.event, expr.where);
-      events.filters.push(rowFilter(match.name, {}));
-      count = agg(events, 'e', `countIf(${match.sql})`);
-      time = agg(events, 'e', `${expr.which === 'first' ? 'minIf' : 'maxIf'}(ts, ${match.sql})`);
+      const time = (expr.which === 'first' ? result.min : result.max)!;
+      return atom(result.scan, `${result.count} > 0 AND ${windowSql(window, time)}`, false);
     }
-    return `(${count} > 0 AND ${windowSql(window, time)})`;
+    const match = eventMatch(expr.event, expr.where);
+    events.filters.push(rowFilter(match.name, {}));
+    const count = agg(events, `countIf(${match.sql})`);
+    const time = agg(events, `${expr.which === 'first' ? 'minIf' : 'maxIf'}(ts, ${match.sql})`);
+    return atom(events, `${count} > 0 AND ${windowSql(window, time)}`, false);
   };
 
   const aggregateSql = (expr: EventAggregateCondition): string => {
@@ -529,27 +557,30 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     const key = params.string(expr.property);
     const base = `${match.sql} AND ${boundsSql(bounds, 'ts')}`;
     const value = params.add(expr.value, 'Float64');
+    // Without events: a count distinct and a sum are 0; an average, minimum or maximum does not exist.
+    const zero = COMPARE[expr.op](0, expr.value);
     if (expr.fn === 'count-distinct') {
       const distinct = agg(
         events,
-        'e',
         `uniqExactIf(JSONExtractRaw(properties, ${key}), ${base} AND JSONHas(properties, ${key}) AND JSONType(properties, ${key}) != 'Null')`,
       );
-      return `(${distinct} ${expr.op} ${value})`;
+      return atom(events, `${distinct} ${expr.op} ${value}`, zero);
     }
     const { present, value: number } = numberProperty(key);
     const numeric = `${base} AND ${present}`;
     switch (expr.fn) {
       case 'sum':
         // An event without the number adds the map's default, 0: no presence test needed.
-        return `(${agg(events, 'e', `sumIf(${number}, ${base})`)} ${expr.op} ${value})`;
+        return atom(events, `${agg(events, `sumIf(${number}, ${base})`)} ${expr.op} ${value}`, zero);
       case 'avg': {
-        const count = agg(events, 'e', `countIf(${numeric})`);
-        return `(${count} > 0 AND ${agg(events, 'e', `sumIf(${number}, ${numeric})`)} / ${count} ${expr.op} ${value})`;
+        const count = agg(events, `countIf(${numeric})`);
+        const sum = agg(events, `sumIf(${number}, ${numeric})`);
+        return atom(events, `${count} > 0 AND ${sum} / ${count} ${expr.op} ${value}`, false);
       }
       default: {
-        const count = agg(events, 'e', `countIf(${numeric})`);
-        return `(${count} > 0 AND ${agg(events, 'e', `${expr.fn}If(${number}, ${numeric})`)} ${expr.op} ${value})`;
+        const count = agg(events, `countIf(${numeric})`);
+        const extreme = agg(events, `${expr.fn}If(${number}, ${numeric})`);
+        return atom(events, `${count} > 0 AND ${extreme} ${expr.op} ${value}`, false);
       }
     }
   };
@@ -592,10 +623,10 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     const follows = `n <= x - 1 + 2 * ${within}`;
     const found = agg(
       events,
-      'e',
       `arrayExists((x, n) -> bitAnd(x, 1) = 1 AND ${expr.negated ? 'NOT ' : ''}${follows}, ${sorted}, ${next})`,
     );
-    return `(${found} = 1)`;
+    // Without events there is no first event: false.
+    return atom(events, `${found} = 1`, false);
   };
 
   const lastSeenSql = (expr: LastSeenCondition): string => {
@@ -604,19 +635,15 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     const attribute = `ifNull(${boundsSql(bounds, 'assumeNotNull(c.last_seen_at)')} AND c.last_seen_at IS NOT NULL, 0)`;
     const reachesNow = !bounds.upper || bounds.upper.at.getTime() >= now.getTime();
     if (path === 'raw' || !reachesNow) {
-      const count = countAndTimes(undefined, bounds, {}).count;
-      return `(${count} > 0 OR ${attribute})`;
+      const { scan, count } = countAndTimes(undefined, bounds, {});
+      return `(${atom(scan, `${count} > 0`, false)} OR ${attribute})`;
     }
-    // A window reaching now holds an event exactly when the contact's latest event (contact_activity,
-    // one row per contact) falls in it, unless that latest event is after now (a past `now`): only
-    // those contacts' raw events in the window are read, and counted.
-    // Those contacts are read by a scan of their own (usually empty), so the main events scan keeps
-    // its name and window pruning.
-    late.filters.push(rowFilter(undefined, bounds));
-    const lateCount = agg(late, 'l', `countIf(${boundsSql(bounds, 'ts')})`);
+    // A window reaching now holds an event exactly when some activity row's latest event (at or
+    // before now) falls in it; contacts with an event after now (a past `now`) are read from their
+    // raw events up to now instead (see the activity scan).
     activityLowers.push(bounds.lower?.at);
-    const inWindow = bounds.lower ? boundsSql({ lower: bounds.lower }, 'a.latest') : '1';
-    return `((a.events > 0 AND (a.latest <= ${nowSql} AND ${inWindow} OR a.latest > ${nowSql} AND ${lateCount} > 0)) OR ${attribute})`;
+    const inWindow = bounds.lower ? boundsSql({ lower: bounds.lower }, 'latest') : '1';
+    return `(${existsAtom(activity, inWindow)} OR ${attribute})`;
   };
 
   const messageSql = (expr: MessageCondition): string => {
@@ -646,8 +673,8 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
       replied: member,
       failed: `(outcome = 'failed' OR ${member})`,
     };
-    const count = agg(messages, 'm', `countIf(${[reached[expr.action], ...own].join(' AND ')})`);
-    return `(${countTest(count, expr.count)})`;
+    const count = agg(messages, `countIf(${[reached[expr.action], ...own].join(' AND ')})`);
+    return countAtom(messages, count, expr.count);
   };
 
   // ---- the boolean structure ----
@@ -695,11 +722,64 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
   };
 
   const where = exprSql(ast.root, []);
-  // Scans are grouped by a 64-bit hash of the contact id (stored in events as contact_key) and joined
-  // on it: an integer hash table instead of a string one, in the scans and in the joins.
+  // Scans key contacts by a 64-bit hash of the contact id (stored in events as contact_key): integer
+  // sets instead of string ones.
   const contactKey = 'cityHash64(c.contact_id)';
-  let from = `FROM ${db}.contacts AS c FINAL`;
-  if (events.aggregates.length) {
+  const ctes: string[] = [];
+  const memberships = new Map<string, string>();
+  /**
+   * A scan as a CTE of the contacts whose atoms differ from their value without rows: `contact_key`
+   * alone when the scan has one atom, else `(contact_key, atom)` pairs (atom numbered from 1). A
+   * scan of existence tests only needs no GROUP BY: a contact is in the set when some row matches.
+   */
+  const finishScan = (scan: Scan, source: string, rowWhere: string) => {
+    if (!scan.atoms.length) return;
+    const single = scan.atoms.length === 1;
+    const member = (i: number) =>
+      single ? `${contactKey} IN ${scan.name}` : `(${contactKey}, ${i + 1}) IN ${scan.name}`;
+    let body: string;
+    if (scan.aggregates.length === 0 && scan.atoms.every((a) => 'exists' in a)) {
+      const rows = scan.atoms.map((a) => ('exists' in a ? a.exists : ''));
+      body = single
+        ? `SELECT contact_key FROM ${source}
+    WHERE ${rowWhere} AND (${rows[0]})`
+        : `SELECT contact_key, atom FROM (
+    SELECT contact_key, [${rows.map((r) => `toUInt8(${r})`).join(', ')}] AS hits FROM ${source}
+    WHERE ${rowWhere} AND (${rows.map((r) => `(${r})`).join(' OR ')})
+  ) ARRAY JOIN arrayFilter(i -> hits[i] = 1, arrayEnumerate(hits)) AS atom`;
+      scan.atoms.forEach((_, i) => memberships.set(atomMarker(scan, i), `(${member(i)})`));
+    } else {
+      // Existence tests become counts; every atom's test is "differs from its value without rows".
+      const tests = scan.atoms.map((a) => {
+        if ('exists' in a) return { differs: `${agg(scan, `countIf(${a.exists})`)} > 0`, absent: false };
+        return { differs: a.absent ? `NOT (${a.predicate})` : `(${a.predicate})`, absent: a.absent };
+      });
+      const aggregates = scan.aggregates.join(',\n      ');
+      body = single
+        ? `SELECT contact_key FROM (
+    SELECT contact_key, ${aggregates}
+    FROM ${source}
+    WHERE ${rowWhere}
+    GROUP BY contact_key
+    HAVING ${tests[0]!.differs})`
+        : `SELECT contact_key, atom FROM (
+    SELECT contact_key, ${aggregates},
+      [${tests.map((t) => `toUInt8(${t.differs})`).join(', ')}] AS hits
+    FROM ${source}
+    WHERE ${rowWhere}
+    GROUP BY contact_key
+    HAVING has(hits, 1)
+  ) ARRAY JOIN arrayFilter(i -> hits[i] = 1, arrayEnumerate(hits)) AS atom`;
+      tests.forEach((t, i) =>
+        memberships.set(atomMarker(scan, i), t.absent ? `(NOT (${member(i)}))` : `(${member(i)})`),
+      );
+    }
+    ctes.push(`${scan.name} AS (\n  ${body}\n)`);
+  };
+  /** Contacts with an event after now (a past `now`): their summaries and activity include it. */
+  const late = `(SELECT cityHash64(contact_id) FROM ${db}.contact_activity WHERE workspace_id = ${ws} AND last_event_at > ${nowSql})`;
+
+  if (events.atoms.length) {
     const filters = dedupe(events.filters.map((f) => f.sql));
     const global: string[] = [];
     if (events.filters.every((f) => f.lower)) {
@@ -709,64 +789,70 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     if (events.filters.every((f) => f.name)) {
       global.push(`name IN (${dedupe(events.filters.map((f) => f.name!)).join(', ')})`);
     }
-    from += `
-LEFT JOIN (
-  SELECT contact_key, ${events.aggregates.join(',\n    ')}
-  FROM ${db}.events
-  WHERE workspace_id = ${ws} AND ts <= ${nowSql}${global.map((g) => ` AND ${g}`).join('')}
-    AND (${filters.includes('1') ? '1' : filters.join(' OR ')})
-  GROUP BY contact_key
-) AS e ON e.contact_key = ${contactKey}`;
+    finishScan(
+      events,
+      `${db}.events`,
+      `workspace_id = ${ws} AND ts <= ${nowSql}${global.map((g) => ` AND ${g}`).join('')}
+      AND (${filters.includes('1') ? '1' : filters.join(' OR ')})`,
+    );
   }
-  if (summary.aggregates.length) {
-    const names = dedupe(summary.filters.map((f) => f.name!));
-    from += `
-LEFT JOIN (
-  SELECT contact_key, ${summary.aggregates.join(',\n    ')}
-  FROM ${db}.events_by_contact
-  WHERE workspace_id = ${ws} AND name IN (${names.join(', ')})
-  GROUP BY contact_key
-) AS k ON k.contact_key = ${contactKey}`;
+  if (summary.atoms.length) {
+    const names = dedupe(summary.filters.map((f) => f.name!)).join(', ');
+    finishScan(
+      summary,
+      `(
+      SELECT contact_key, name, toUInt64(events) AS events, CAST(first_ts AS DateTime64(3, 'UTC')) AS first_ts,
+        CAST(last_ts AS DateTime64(3, 'UTC')) AS last_ts
+      FROM ${db}.events_by_contact
+      WHERE workspace_id = ${ws} AND name IN (${names}) AND contact_key NOT IN ${late}
+      UNION ALL
+      SELECT contact_key, name, toUInt64(1), ts, ts
+      FROM ${db}.events
+      WHERE workspace_id = ${ws} AND name IN (${names}) AND ts <= ${nowSql} AND contact_key IN ${late}
+    )`,
+      '1',
+    );
   }
-  if (rollup.aggregates.length) {
-    const filters = dedupe(rollup.filters.map((f) => f.sql));
-    const names = rollup.filters.every((f) => f.name)
-      ? ` AND name IN (${dedupe(rollup.filters.map((f) => f.name!)).join(', ')})`
-      : '';
-    from += `
-LEFT JOIN (
-  SELECT cityHash64(contact_id) AS contact_key, ${rollup.aggregates.join(',\n    ')}
-  FROM ${db}.events_daily
-  WHERE workspace_id = ${ws}${names} AND (${filters.join(' OR ')})
-  GROUP BY contact_key
-) AS r ON r.contact_key = ${contactKey}`;
+  if (rollup.atoms.length) {
+    const names = (filters: Scan['filters']) =>
+      filters.every((f) => f.name) ? ` AND name IN (${dedupe(filters.map((f) => f.name!)).join(', ')})` : '';
+    const days = dedupe(rollup.filters.map((f) => f.sql));
+    const edges = dedupe(rollupEdges.map((f) => f.sql));
+    finishScan(
+      rollup,
+      `(
+      SELECT cityHash64(contact_id) AS contact_key, name, 0 AS raw, day, CAST(first_ts AS DateTime64(3, 'UTC')) AS ts,
+        CAST(last_ts AS DateTime64(3, 'UTC')) AS last_ts, toUInt64(events) AS events
+      FROM ${db}.events_daily
+      WHERE workspace_id = ${ws}${names(rollup.filters)} AND (${days.join(' OR ')})
+      UNION ALL
+      SELECT contact_key, name, 1, toDate(ts), ts, ts, toUInt64(1)
+      FROM ${db}.events
+      WHERE workspace_id = ${ws} AND ts <= ${nowSql}${names(rollupEdges)} AND (${edges.join(' OR ')})
+    )`,
+      '1',
+    );
   }
-  if (activityLowers.length) {
-    // Rows before the earliest window cannot change whether a latest event falls in any window.
+  if (activity.atoms.length) {
+    // Rows before the earliest window cannot put a latest event in any window.
     const lowest = activityLowers.every(Boolean)
-      ? ` AND last_event_at >= ${params.instant(new Date(Math.min(...activityLowers.map((d) => d!.getTime()))))}`
-      : '';
-    from += `
-LEFT JOIN (
-  SELECT cityHash64(contact_id) AS contact_key, max(last_event_at) AS latest, count() AS events
-  FROM ${db}.contact_activity
-  WHERE workspace_id = ${ws}${lowest}
-  GROUP BY contact_key
-) AS a ON a.contact_key = ${contactKey}`;
+      ? params.instant(new Date(Math.min(...activityLowers.map((d) => d!.getTime()))))
+      : undefined;
+    finishScan(
+      activity,
+      `(
+      SELECT cityHash64(contact_id) AS contact_key, CAST(last_event_at AS DateTime64(3, 'UTC')) AS latest
+      FROM ${db}.contact_activity
+      WHERE workspace_id = ${ws} AND last_event_at <= ${nowSql}${lowest ? ` AND last_event_at >= ${lowest}` : ''}
+      UNION ALL
+      SELECT contact_key, ts
+      FROM ${db}.events
+      WHERE workspace_id = ${ws} AND ts <= ${nowSql}${lowest ? ` AND ts >= ${lowest}` : ''} AND contact_key IN ${late}
+    )`,
+      '1',
+    );
   }
-  if (late.aggregates.length) {
-    const filters = dedupe(late.filters.map((f) => f.sql));
-    from += `
-LEFT JOIN (
-  SELECT contact_key, ${late.aggregates.join(',\n    ')}
-  FROM ${db}.events
-  WHERE workspace_id = ${ws} AND ts <= ${nowSql} AND (${filters.includes('1') ? '1' : filters.join(' OR ')})
-    AND contact_key IN (
-      SELECT cityHash64(contact_id) FROM ${db}.contact_activity WHERE workspace_id = ${ws} AND last_event_at > ${nowSql})
-  GROUP BY contact_key
-) AS l ON l.contact_key = ${contactKey}`;
-  }
-  if (messages.aggregates.length) {
+  if (messages.atoms.length) {
     // Only the sends some condition counts are read; each action's statuses are one set of message
     // ids (statuses of this workspace up to now), narrowed for `received` to the sends whose own
     // outcome does not decide it (refused ones: a few percent), so the set stays small.
@@ -788,30 +874,38 @@ LEFT JOIN (
       WHERE workspace_id = ${ws} AND provider_message_id != '' AND ts <= ${nowSql} AND has(${statuses}, status)${narrow})`,
       );
     }
-    let aggregates = messages.aggregates.join(',\n    ');
-    for (const [marker, set] of sets) aggregates = aggregates.replaceAll(marker, set);
+    for (const [marker, set] of sets)
+      messages.aggregates = messages.aggregates.map((a) => a.replaceAll(marker, set));
     // FINAL without merging across partitions: a send's rows share its sent_at, so its month.
-    from += `
-LEFT JOIN (
-  SELECT cityHash64(contact_id) AS contact_key, ${aggregates}
-  FROM ${db}.sends FINAL
-  WHERE ${sendsWhere}
-  GROUP BY contact_key
-  SETTINGS do_not_merge_across_partitions_select_final = 1
-) AS m ON m.contact_key = ${contactKey}`;
+    finishScan(
+      messages,
+      `(
+      SELECT cityHash64(contact_id) AS contact_key, campaign_name, template_name, outcome, provider_message_id, sent_at
+      FROM ${db}.sends FINAL
+      WHERE ${sendsWhere}
+      SETTINGS do_not_merge_across_partitions_select_final = 1
+    )`,
+      '1',
+    );
   }
-  const fullWhere = `c.workspace_id = ${ws} AND c.deleted = 0 AND ${where}`;
+  let fullWhere = `c.workspace_id = ${ws} AND c.deleted = 0 AND ${where}`;
+  for (const [marker, sql] of memberships) fullWhere = fullWhere.replaceAll(marker, sql);
+  const withSql = ctes.length ? `WITH ${ctes.join(',\n')}\n` : '';
+  const from = `FROM ${db}.contacts AS c FINAL`;
   return {
+    with: withSql,
     from,
     where: fullWhere,
-    sql: `SELECT c.contact_id AS contact_id\n${from}\nWHERE ${fullWhere}`,
+    sql: `${withSql}SELECT c.contact_id AS contact_id
+${from}
+WHERE ${fullWhere}`,
     params: params.values,
     plan: {
-      events: events.aggregates.length > 0,
-      rollup: rollup.aggregates.length > 0,
-      summary: summary.aggregates.length > 0,
-      activity: activityLowers.length > 0,
-      messages: messages.aggregates.length > 0,
+      events: events.atoms.length > 0,
+      rollup: rollup.atoms.length > 0,
+      summary: summary.atoms.length > 0,
+      activity: activity.atoms.length > 0,
+      messages: messages.atoms.length > 0,
       eventConditions,
     },
   };
