@@ -747,7 +747,7 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     SELECT contact_key, [${rows.map((r) => `toUInt8(${r})`).join(', ')}] AS hits FROM ${source}
     WHERE ${rowWhere} AND (${rows.map((r) => `(${r})`).join(' OR ')})
   ) ARRAY JOIN arrayFilter(i -> hits[i] = 1, arrayEnumerate(hits)) AS atom`;
-      scan.atoms.forEach((_, i) => memberships.set(atomMarker(scan, i), `(${member(i)})`));
+      for (let i = 0; i < scan.atoms.length; i++) memberships.set(atomMarker(scan, i), `(${member(i)})`);
     } else {
       // Existence tests become counts; every atom's test is "differs from its value without rows".
       const tests = scan.atoms.map((a) => {
@@ -770,9 +770,8 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     GROUP BY contact_key
     HAVING has(hits, 1)
   ) ARRAY JOIN arrayFilter(i -> hits[i] = 1, arrayEnumerate(hits)) AS atom`;
-      tests.forEach((t, i) =>
-        memberships.set(atomMarker(scan, i), t.absent ? `(NOT (${member(i)}))` : `(${member(i)})`),
-      );
+      for (const [i, t] of tests.entries())
+        memberships.set(atomMarker(scan, i), t.absent ? `(NOT (${member(i)}))` : `(${member(i)})`);
     }
     ctes.push(`${scan.name} AS (\n  ${body}\n)`);
   };
