@@ -353,9 +353,15 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     const typed = kind === 'number' ? numberProperty(key) : stringProperty(key);
     return `(${typed.present} AND ${valuePredicate(expr, kind, typed.value, typed.value)})`;
   };
-  const eventMatch = (event: string, where: PropertyExpr | undefined): { sql: string; name: string } => {
+  /** A condition's event test; `properties`, its property filter, also narrows the scan's rows. */
+  const eventMatch = (
+    event: string,
+    where: PropertyExpr | undefined,
+  ): { sql: string; name: string; properties?: string } => {
     const name = params.string(event);
-    return { sql: where ? `name = ${name} AND ${propertySql(where)}` : `name = ${name}`, name };
+    if (!where) return { sql: `name = ${name}`, name };
+    const properties = propertySql(where);
+    return { sql: `name = ${name} AND ${properties}`, name, properties };
   };
   /**
    * The rows one condition can use, as a row filter of its scan: its name and its window's bounds
@@ -504,7 +510,7 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
       return countAtom(scan, count, expr.count);
     }
     const match = eventMatch(expr.event, expr.where);
-    events.filters.push(rowFilter(match.name, bounds));
+    events.filters.push(rowFilter(match.name, bounds, match.properties));
     const rows = `${match.sql} AND ${boundsSql(bounds, 'ts')}`;
     if (expr.count.op === 'at-least' && expr.count.value === 1) return existsAtom(events, rows);
     return countAtom(events, agg(events, `countIf(${rows})`), expr.count);
@@ -543,7 +549,7 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
       return atom(result.scan, `${result.count} > 0 AND ${windowSql(window, time)}`, false);
     }
     const match = eventMatch(expr.event, expr.where);
-    events.filters.push(rowFilter(match.name, {}));
+    events.filters.push(rowFilter(match.name, {}, match.properties));
     const count = agg(events, `countIf(${match.sql})`);
     const time = agg(events, `${expr.which === 'first' ? 'minIf' : 'maxIf'}(ts, ${match.sql})`);
     return atom(events, `${count} > 0 AND ${windowSql(window, time)}`, false);
@@ -553,7 +559,7 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     eventConditions++;
     const bounds = boundsOf(expr.window);
     const match = eventMatch(expr.event, expr.where);
-    events.filters.push(rowFilter(match.name, bounds));
+    events.filters.push(rowFilter(match.name, bounds, match.properties));
     const key = params.string(expr.property);
     const base = `${match.sql} AND ${boundsSql(bounds, 'ts')}`;
     const value = params.add(expr.value, 'Float64');
@@ -601,11 +607,19 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     const firstCond = `${first.sql} AND ${boundsSql(bounds, 'ts')}${expr.negated ? ` AND toUnixTimestamp64Milli(ts) + ${within} <= ${nowMs}` : ''}`;
     // Rows: first events in the window; second events after its start and at most `within` after its end.
     events.filters.push(
-      rowFilter(first.name, { ...bounds, upper: { at: new Date(firstUpper), inclusive: true } }),
-      rowFilter(then.name, {
-        ...(bounds.lower ? { lower: bounds.lower } : {}),
-        upper: { at: new Date(firstUpper + withinMs), inclusive: true },
-      }),
+      rowFilter(
+        first.name,
+        { ...bounds, upper: { at: new Date(firstUpper), inclusive: true } },
+        first.properties,
+      ),
+      rowFilter(
+        then.name,
+        {
+          ...(bounds.lower ? { lower: bounds.lower } : {}),
+          upper: { at: new Date(firstUpper + withinMs), inclusive: true },
+        },
+        then.properties,
+      ),
     );
     // Per contact, one sorted pass instead of comparing every pair: each event's time in ms, doubled,
     // plus its kind (0 = a second event, 1 = a first event), so one integer sort orders by time and
