@@ -42,7 +42,7 @@ export interface CompileOptions {
 export interface CompiledSql {
   /** `WITH scan_... AS (...)` (empty when the segment reads contacts only): the sets `where` tests. */
   with: string;
-  /** `FROM` the latest contact versions, aliased `c`. */
+  /** `FROM` the latest contact versions, aliased `c`, and the scans joined as condition bit masks. */
   from: string;
   /** The boolean condition over `c`: attributes, and membership of `c`'s key in the scans' sets. */
   where: string;
@@ -746,46 +746,61 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
    * alone when the scan has one atom, else `(contact_key, atom)` pairs (atom numbered from 1). A
    * scan of existence tests only needs no GROUP BY: a contact is in the set when some row matches.
    */
+  const joins: string[] = [];
   const finishScan = (scan: Scan, source: string, rowWhere: string) => {
     if (!scan.atoms.length) return;
-    const single = scan.atoms.length === 1;
-    const member = (i: number) =>
-      single ? `${contactKey} IN ${scan.name}` : `(${contactKey}, ${i + 1}) IN ${scan.name}`;
+    const existsOnly = scan.aggregates.length === 0 && scan.atoms.every((a) => 'exists' in a);
+    // Existence tests among other conditions become counts.
+    const tests = scan.atoms.map((a) =>
+      'exists' in a
+        ? { differs: existsOnly ? a.exists : `${agg(scan, `countIf(${a.exists})`)} > 0`, absent: false }
+        : { differs: a.absent ? `NOT (${a.predicate})` : `(${a.predicate})`, absent: a.absent },
+    );
+    const aggregates = scan.aggregates.join(',\n      ');
     let body: string;
-    if (scan.aggregates.length === 0 && scan.atoms.every((a) => 'exists' in a)) {
-      const rows = scan.atoms.map((a) => ('exists' in a ? a.exists : ''));
-      body = single
+    if (tests.length === 1) {
+      // One condition: the set of contacts where it differs, tested with IN.
+      body = existsOnly
         ? `SELECT contact_key FROM ${source}
-    WHERE ${rowWhere} AND (${rows[0]})`
-        : `SELECT contact_key, atom FROM (
-    SELECT contact_key, [${rows.map((r) => `toUInt8(${r})`).join(', ')}] AS hits FROM ${source}
-    WHERE ${rowWhere} AND (${rows.map((r) => `(${r})`).join(' OR ')})
-  ) ARRAY JOIN arrayFilter(i -> hits[i] = 1, arrayEnumerate(hits)) AS atom`;
-      for (let i = 0; i < scan.atoms.length; i++) memberships.set(atomMarker(scan, i), `(${member(i)})`);
-    } else {
-      // Existence tests become counts; every atom's test is "differs from its value without rows".
-      const tests = scan.atoms.map((a) => {
-        if ('exists' in a) return { differs: `${agg(scan, `countIf(${a.exists})`)} > 0`, absent: false };
-        return { differs: a.absent ? `NOT (${a.predicate})` : `(${a.predicate})`, absent: a.absent };
-      });
-      const aggregates = scan.aggregates.join(',\n      ');
-      body = single
-        ? `SELECT contact_key FROM (
+    WHERE ${rowWhere} AND (${tests[0]!.differs})`
+        : `SELECT contact_key FROM (
     SELECT contact_key, ${aggregates}
     FROM ${source}
     WHERE ${rowWhere}
     GROUP BY contact_key
-    HAVING ${tests[0]!.differs})`
-        : `SELECT contact_key, atom FROM (
+    HAVING ${tests[0]!.differs})`;
+      const member = `${contactKey} IN ${scan.name}`;
+      memberships.set(atomMarker(scan, 0), tests[0]!.absent ? `(NOT (${member}))` : `(${member})`);
+    } else {
+      // Several: one row per contact where some differs, its conditions as bits of 64-bit masks,
+      // joined (a contact without a row has every bit 0: each condition has its value without rows).
+      const masks: string[][] = [];
+      tests.forEach((t, i) => {
+        masks[i >> 6] ??= [];
+        masks[i >> 6]!.push(`bitShiftLeft(toUInt64(${t.differs}), ${i & 63})`);
+      });
+      const alias = `joined_${scan.name.slice('scan_'.length)}`;
+      const maskColumns = masks.map((bits, k) =>
+        existsOnly ? `groupBitOr(${bits.join(' + ')}) AS mask${k}` : `${bits.join(' + ')} AS mask${k}`,
+      );
+      const anyBit = masks.map((_, k) => `mask${k} != 0`).join(' OR ');
+      body = existsOnly
+        ? `SELECT contact_key, ${maskColumns.join(', ')}
+    FROM ${source}
+    WHERE ${rowWhere} AND (${tests.map((t) => `(${t.differs})`).join(' OR ')})
+    GROUP BY contact_key`
+        : `SELECT contact_key, ${masks.map((_, k) => `mask${k}`).join(', ')} FROM (
     SELECT contact_key, ${aggregates},
-      [${tests.map((t) => `toUInt8(${t.differs})`).join(', ')}] AS hits
+      ${maskColumns.join(',\n      ')}
     FROM ${source}
     WHERE ${rowWhere}
     GROUP BY contact_key
-    HAVING has(hits, 1)
-  ) ARRAY JOIN arrayFilter(i -> hits[i] = 1, arrayEnumerate(hits)) AS atom`;
-      for (const [i, t] of tests.entries())
-        memberships.set(atomMarker(scan, i), t.absent ? `(NOT (${member(i)}))` : `(${member(i)})`);
+    HAVING ${anyBit})`;
+      joins.push(`LEFT JOIN ${scan.name} AS ${alias} ON ${alias}.contact_key = ${contactKey}`);
+      for (const [i, t] of tests.entries()) {
+        const bit = `bitTest(${alias}.mask${i >> 6}, ${i & 63})`;
+        memberships.set(atomMarker(scan, i), t.absent ? `(NOT ${bit})` : `(${bit} = 1)`);
+      }
     }
     ctes.push(`${scan.name} AS (\n  ${body}\n)`);
   };
@@ -904,7 +919,7 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
   let fullWhere = `c.workspace_id = ${ws} AND c.deleted = 0 AND ${where}`;
   for (const [marker, sql] of memberships) fullWhere = fullWhere.replaceAll(marker, sql);
   const withSql = ctes.length ? `WITH ${ctes.join(',\n')}\n` : '';
-  const from = `FROM ${db}.contacts AS c FINAL`;
+  const from = [`FROM ${db}.contacts AS c FINAL`, ...joins].join('\n');
   return {
     with: withSql,
     from,
