@@ -292,16 +292,24 @@ describe('compiled SQL and parameters (snapshots)', () => {
     expect(forced.compiled!.plan).toMatchObject({ activity: false, events: true });
   });
 
-  it('a scan of one condition is a set of contact keys; of several, a join of condition bits', () => {
+  it('one scan of one condition is a set of contact keys; otherwise scans join as condition bits', () => {
+    for (const [text, source] of [
+      ['did "purchase" in last 30 days', 'summary'],
+      ['sum of amount over "purchase" in last 90 days > 500 or tagged "b2b"', 'events'],
+      ['last seen in last 7 days and email is set', 'activity'],
+      ['received campaign "diwali_sale"', 'messages'],
+    ]) {
+      const { sql } = compile(text!).compiled!;
+      expect(sql, text).toContain(`cityHash64(c.contact_id) IN scan_${source}`);
+      expect(sql, text).not.toMatch(/\bJOIN\b/);
+    }
     const text =
       '(plan in ("pro", "business") or tagged "b2b") and sum of amount over "purchase" in last 90 days > 500 and received campaign "diwali_sale" and not replied to campaign "diwali_sale" and did "purchase" and last seen in last 7 days';
     const { sql } = compile(text).compiled!;
-    expect(sql).toContain('cityHash64(c.contact_id) IN scan_events');
-    expect(sql).toContain('cityHash64(c.contact_id) IN scan_summary');
-    expect(sql).toContain('cityHash64(c.contact_id) IN scan_activity');
-    // Two conditions on one scan: one GROUP BY, one row per contact where either differs, joined.
-    expect(sql.match(/\bJOIN\b/g)).toHaveLength(1);
-    expect(sql).toContain('LEFT JOIN scan_messages AS joined_messages');
+    expect(sql).not.toContain(' IN scan_');
+    for (const source of ['events', 'summary', 'activity', 'messages'])
+      expect(sql).toContain(`LEFT JOIN scan_${source} AS joined_${source} ON joined_${source}.contact_key`);
+    // Two conditions on one scan: one GROUP BY, one row per contact where either differs.
     expect(sql).toContain('(bitTest(joined_messages.mask0, 0) = 1)');
     expect(sql).toContain('(NOT (bitTest(joined_messages.mask0, 1) = 1))');
     expect(sql).toContain('HAVING mask0 != 0');

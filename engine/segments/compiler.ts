@@ -747,6 +747,10 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
    * scan of existence tests only needs no GROUP BY: a contact is in the set when some row matches.
    */
   const joins: string[] = [];
+  // One scan with one condition: a set of contact keys. Otherwise every scan is joined as condition
+  // masks: several sets are built one after another before the contacts are read, while join
+  // tables fill side by side (1M: composite C 450 ms as sets, 300 as masks; the old join 446).
+  const scansUsed = [events, summary, rollup, activity, messages].filter((x) => x.atoms.length).length;
   const finishScan = (scan: Scan, source: string, rowWhere: string) => {
     if (!scan.atoms.length) return;
     const existsOnly = scan.aggregates.length === 0 && scan.atoms.every((a) => 'exists' in a);
@@ -758,8 +762,8 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     );
     const aggregates = scan.aggregates.join(',\n      ');
     let body: string;
-    if (tests.length === 1) {
-      // One condition: the set of contacts where it differs, tested with IN.
+    if (tests.length === 1 && scansUsed === 1) {
+      // The set of contacts where the condition differs, tested with IN.
       body = existsOnly
         ? `SELECT contact_key FROM ${source}
     WHERE ${rowWhere} AND (${tests[0]!.differs})`
@@ -772,7 +776,7 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
       const member = `${contactKey} IN ${scan.name}`;
       memberships.set(atomMarker(scan, 0), tests[0]!.absent ? `(NOT (${member}))` : `(${member})`);
     } else {
-      // Several: one row per contact where some differs, its conditions as bits of 64-bit masks,
+      // One row per contact where some condition differs, the conditions as bits of 64-bit masks,
       // joined (a contact without a row has every bit 0: each condition has its value without rows).
       const masks: string[][] = [];
       tests.forEach((t, i) => {
