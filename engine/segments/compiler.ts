@@ -479,7 +479,6 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     if (!name) {
       name = params.string(event);
       summaryNames.set(event, name);
-      summary.filters.push({ sql: '', name });
     }
     return name;
   };
@@ -829,7 +828,7 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     );
   }
   if (summary.atoms.length) {
-    const names = dedupe(summary.filters.map((f) => f.name!)).join(', ');
+    const names = [...summaryNames.values()].join(', ');
     finishScan(
       summary,
       `(
