@@ -1,6 +1,6 @@
 // Two compilers on one data set, alternating: each segment of bench/segments.bench.ts compiled by the
 // segment engine of another checkout (`--old`, e.g. a `git worktree` of the base commit) and by this
-// one, each query run once to warm up and then `runs` times in turns (old first, then new first),
+// one (the list of bench/segments-list.ts), each query run once to warm up and then `runs` times in turns (old first, then new first),
 // in one process on one chdb, so both see the same caches and load. Prints a markdown table row
 // per segment: p50 wall ms (p50 process CPU ms) for old and new, and the count (both must agree).
 // Usage: node bench/segments-ab.ts --old <checkout> --data <data set dir> [--runs 5] [--only regex]
@@ -11,6 +11,7 @@ import pino from 'pino';
 import { openRuntime } from '../engine/runtime.ts';
 import { loadSchema, rollupCompresses } from '../engine/segments/audiences.ts';
 import { compileSegment as compileNew } from '../engine/segments/index.ts';
+import { BENCH_SEGMENTS, NOW } from './segments-list.ts';
 
 const args = process.argv.slice(2);
 const option = (name: string) =>
@@ -29,11 +30,9 @@ const runtime = await openRuntime({
   log: pino({ level: 'silent' }),
 });
 const meta = JSON.parse(readFileSync(`${dataDir}/bench-meta.json`, 'utf8'));
-const NOW = new Date('2026-03-15T12:00:00Z');
-const src = readFileSync(new URL('./segments.bench.ts', import.meta.url), 'utf8');
-const list = [...src.matchAll(/^ {2}'(.*)',$/gm)].map((m) => m[1]!.replaceAll("\\'", "'"));
-const comps = [...src.matchAll(/^ {4}'(.*)',$/gm)].map((m) => m[1]!);
-const segs = [...new Set([...list, ...comps])].filter((s) => !only || new RegExp(only).test(s));
+const segs = [...new Set(BENCH_SEGMENTS.map(([, dsl]) => dsl))].filter(
+  (s) => !only || new RegExp(only).test(s),
+);
 const schema = await loadSchema(runtime.pg, meta.workspaceId, runtime.ch);
 const compresses = await rollupCompresses(runtime);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
