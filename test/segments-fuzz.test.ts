@@ -10,15 +10,24 @@ const NOW = new Date('2026-03-15T12:00:00Z');
 const compile = (input: string | SegmentAst) =>
   compileSegment(input, SCHEMA, { workspaceId: 'ws_1', now: NOW });
 
-/** The same tree with every user-supplied name and string replaced: the SQL text must not change. */
+/**
+ * The same tree with every user-supplied name and string renamed (equal strings to equal names, so
+ * the compiler may still use which names are equal, e.g. one event on both sides of `then`): the
+ * SQL text must not change.
+ */
 function neutralize(ast: SegmentAst): SegmentAst {
+  const renamed = new Map<string, string>();
+  const rename = (text: string) => {
+    if (!renamed.has(text)) renamed.set(text, `v${renamed.size}`);
+    return renamed.get(text)!;
+  };
   return JSON.parse(
     JSON.stringify(ast, (key, value) => {
       if (key === 'loc') return undefined;
       if (typeof value === 'string' && ['event', 'tag', 'list', 'seed', 'name', 'property'].includes(key))
-        return 'v';
+        return rename(value);
       if (value && typeof value === 'object' && value.type === 'string' && typeof value.value === 'string')
-        return { ...value, value: 'v' };
+        return { ...value, value: rename(value.value) };
       return value;
     }),
   ) as SegmentAst;
