@@ -639,9 +639,7 @@ export function compileAst(ast: SegmentAst, schema: SegmentSchema, options: Comp
     const sorted = agg(events, `arraySort(${collected})`);
     const next = `arrayReverseFill(x -> bitAnd(x, 1) = 0, ${sorted})`;
     const within2 = `x - 1 + 2 * ${within}`;
-    const test = expr.negated
-      ? `bitAnd(n, 1) = 1 OR n > ${within2}`
-      : `bitAnd(n, 1) = 0 AND n <= ${within2}`;
+    const test = expr.negated ? `bitAnd(n, 1) = 1 OR n > ${within2}` : `bitAnd(n, 1) = 0 AND n <= ${within2}`;
     const found = agg(events, `arrayExists((x, n) -> bitAnd(x, 1) = 1 AND (${test}), ${sorted}, ${next})`);
     // Without events there is no first event: false.
     return atom(events, `${found} = 1`, false);
