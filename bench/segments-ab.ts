@@ -1,6 +1,6 @@
-// Two compilers on one data set, alternating: each segment of bench/segments.bench.ts compiled by the
-// segment engine of another checkout (`--old`, e.g. a `git worktree` of the base commit) and by this
-// one (the list of bench/segments-list.ts), each query run once to warm up and then `runs` times in turns (old first, then new first),
+// Two compilers on one data set, alternating: each bench segment (bench/segments-list.ts) compiled by
+// the segment engine of another checkout (`--old`, e.g. a `git worktree` of the base commit) and by
+// this one, each query run once to warm up and then `runs` times in turns (old first, then new first),
 // in one process on one chdb, so both see the same caches and load. Prints a markdown table row
 // per segment: p50 wall ms (p50 process CPU ms) for old and new, and the count (both must agree).
 // Usage: node bench/segments-ab.ts --old <checkout> --data <data set dir> [--runs 5] [--only regex]
@@ -30,9 +30,7 @@ const runtime = await openRuntime({
   log: pino({ level: 'silent' }),
 });
 const meta = JSON.parse(readFileSync(`${dataDir}/bench-meta.json`, 'utf8'));
-const segs = [...new Set(BENCH_SEGMENTS.map(([, dsl]) => dsl))].filter(
-  (s) => !only || new RegExp(only).test(s),
-);
+const segs = BENCH_SEGMENTS.map(([, dsl]) => dsl).filter((s) => !only || new RegExp(only).test(s));
 const schema = await loadSchema(runtime.pg, meta.workspaceId, runtime.ch);
 const compresses = await rollupCompresses(runtime);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

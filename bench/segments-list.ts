@@ -5,7 +5,7 @@
 /** The instant every bench segment is evaluated at (the generated data ends here). */
 export const NOW = new Date('2026-03-15T12:00:00Z');
 
-export const EXAMPLES = [
+const EXAMPLES = [
   'country = "IN"',
   'age >= 25 and age < 40',
   'age between 18 and 30',
@@ -51,7 +51,7 @@ export const EXAMPLES = [
   'received any message in last 24 hours',
   'sample 10% seed "exp-42"',
 ];
-export const COMPOSITES: Record<string, string> = {
+const COMPOSITES: Record<string, string> = {
   'composite A (attributes, behaviour, consent)':
     'country = "IN" and age between 25 and 45 and did "purchase" at least 2 times in last 30 days and not did "app_open" in last 7 days and subscribed to whatsapp marketing',
   'composite B (value, messages, consent)':
