@@ -138,6 +138,9 @@ describe('fuzzing the segment front end', () => {
       assertSafe(text);
       if (result.compiled) {
         const sql = result.compiled.sql;
+        // The same segment with a harmless value in every position: a fragment the query itself
+        // uses (the summary scan's UNION ALL) must not appear once more.
+        const harmless = compile(text.replaceAll(quoted, '"x"').replaceAll(backquoted, '`x`')).compiled!.sql;
         for (const fragment of [
           'DROP',
           'system.users',
@@ -148,7 +151,7 @@ describe('fuzzing the segment front end', () => {
           'OR 1=1',
           '\u202e',
         ]) {
-          expect(sql).not.toContain(fragment);
+          expect(sql.split(fragment).length, fragment).toBe(harmless.split(fragment).length);
         }
         expect(Object.values(result.compiled.params).flat()).toContain(payload);
       }
