@@ -140,7 +140,9 @@ describe('fuzzing the segment front end', () => {
         const sql = result.compiled.sql;
         // The same segment with a harmless value in every position: a fragment the query itself
         // uses (the summary scan's UNION ALL) must not appear once more.
-        const harmless = compile(text.replaceAll(quoted, '"x"').replaceAll(backquoted, '`x`')).compiled!.sql;
+        const harmlessTwin = compile(text.replaceAll(quoted, '"x"').replaceAll(backquoted, '`x`'));
+        expect(harmlessTwin.compiled, `the harmless twin of ${text} compiles`).toBeDefined();
+        const harmless = harmlessTwin.compiled!.sql;
         for (const fragment of [
           'DROP',
           'system.users',
